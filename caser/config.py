@@ -1,0 +1,129 @@
+"""The configuration objects that flow from CLI / study file / trial to model and trainer.
+
+Field names match the paper (L, T, d, nv, nh) and are the Optuna parameter names too,
+so `trial.params` rebuilds a config with no renaming layer (see `configs_from_params`).
+Defaults are the original PyTorch implementation's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+ACTIVATIONS = ("iden", "relu", "tanh", "sigm")
+ACTIVATION_ALIASES = {"identity": "iden", "sigmoid": "sigm", "none": "iden", "linear": "iden"}
+
+
+def canonical_activation(name: str) -> str:
+    """Map an activation name or alias to one of `ACTIVATIONS`; raise ValueError otherwise."""
+    key = ACTIVATION_ALIASES.get(name.lower(), name.lower())
+    if key not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+    return key
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Caser's architecture: L previous items, T targets, d dims, nv vertical / nh horizontal filters."""
+
+    L: int = 5
+    T: int = 3
+    d: int = 50
+    nv: int = 4
+    nh: int = 16
+    ac_conv: str = "relu"
+    ac_fc: str = "relu"
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("L", "T", "d"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.nv < 0 or self.nh < 0:
+            raise ValueError(f"nv and nh must be >= 0, got nv={self.nv}, nh={self.nh}")
+        if self.nv == 0 and self.nh == 0:
+            raise ValueError("nv = nh = 0 leaves Caser with no convolutional features")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        object.__setattr__(self, "ac_conv", canonical_activation(self.ac_conv))
+        object.__setattr__(self, "ac_fc", canonical_activation(self.ac_fc))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one configuration is trained: Adam(lr, weight decay l2), BCE with neg_samples negatives."""
+
+    lr: float = 1e-3
+    l2: float = 1e-6
+    neg_samples: int = 3
+    batch_size: int = 512
+    epochs: int = 20
+    seed: int = 1234
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.l2 < 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2}")
+        if self.neg_samples < 1:
+            raise ValueError(f"neg_samples must be >= 1, got {self.neg_samples}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data and which split: a named dataset (`synthetic`, `ml-100k`) or a file path.
+
+    split: "ratio" (the paper: per user, time order, first train_frac train, next val_frac
+    validation, the rest test) or "loo" (leave-one-out: last item test, the one before it
+    validation). Users are k-core filtered first when the minimums are above zero.
+    """
+
+    spec: str = "synthetic"
+    format: str = "auto"
+    split: str = "ratio"
+    train_frac: float = 0.7
+    val_frac: float = 0.1
+    min_user_interactions: int = 0
+    min_item_interactions: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.split not in ("ratio", "loo"):
+            raise ValueError(f"split must be 'ratio' or 'loo', got {self.split!r}")
+        if not (0 < self.train_frac <= 1 and 0 <= self.val_frac and self.train_frac + self.val_frac <= 1):
+            raise ValueError(
+                f"need 0 < train_frac, 0 <= val_frac and train_frac + val_frac <= 1, "
+                f"got {self.train_frac} and {self.val_frac}"
+            )
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """The field names of a config dataclass."""
+    return tuple(f.name for f in fields(cls))
+
+
+def configs_from_params(
+    params: Mapping[str, Any],
+    model: ModelConfig | None = None,
+    train: TrainConfig | None = None,
+) -> tuple[ModelConfig, TrainConfig]:
+    """Override `model` / `train` (defaults: the original's) with every matching key of `params`.
+
+    Keys are the field names; unknown keys raise, so a typo in a study file never passes silently.
+    """
+    model = model or ModelConfig()
+    train = train or TrainConfig()
+    model_keys, train_keys = set(field_names(ModelConfig)), set(field_names(TrainConfig))
+    unknown = set(params) - model_keys - train_keys
+    if unknown:
+        raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    m = {k: v for k, v in params.items() if k in model_keys}
+    t = {k: v for k, v in params.items() if k in train_keys}
+    return ModelConfig(**{**_asdict(model), **m}), TrainConfig(**{**_asdict(train), **t})
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
