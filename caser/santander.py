@@ -1,0 +1,132 @@
+"""Santander product recommendation (`train_ver2.csv`, Kaggle 2016) as product-acquisition sequences.
+
+    from caser.santander import read_santander
+    seqs = read_santander("train_ver2.csv")       # or read_interactions(path), auto-detected
+
+The file holds one row per customer (`ncodpers`) and month (`fecha_dato`, YYYY-MM-DD) with 0/1
+ownership flags for each product (`ind_*_ult1`, some NaN, read as not owned). An interaction is
+a product the customer *acquires*: owned this month and not owned in the customer's previous
+snapshot; what a customer owns in their first month counts as acquired in that month. Events are
+ordered by month, then by product column order. Items are the product column names (dense ids in
+column order, only products acquired at least once); users are customers with at least one event,
+sorted by `ncodpers`.
+
+Why it is built like this: the real file is 2.3 GB and 13.6M rows, so it is read in chunks with
+only the needed columns, each row kept as (customer int64, month int32, ownership bits packed in
+one int32); one stable sort by (customer, month) and a vectorised XOR/AND against the previous
+row of the same customer then yield every acquisition at once.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from caser.errors import DataError
+from caser.readers import build_sequences
+from caser.sequences import Sequences
+
+PRODUCT_PATTERN = re.compile(r"^ind_.+_ult1$")
+CHUNK_ROWS = 1_000_000
+
+
+def read_santander(path: str | Path, chunksize: int = CHUNK_ROWS) -> Sequences:
+    """Acquisition sequences from a Santander `train_ver2.csv`-style file (see module docstring)."""
+    path = Path(path)
+    products = _product_columns(path)
+    customers, months, bits = [], [], []
+    # skip_blank_lines=False keeps one parser row per physical line, and chunks continue the
+    # row index, so the row labelled r is line r + 2 (the header is line 1).
+    reader = pd.read_csv(
+        path, usecols=["fecha_dato", "ncodpers", *products], chunksize=chunksize,
+        engine="c", skip_blank_lines=False, low_memory=False,
+    )  # fmt: skip
+    for chunk in reader:
+        # Blank lines come back as all-NaN rows; drop them, but keep the index for line numbers.
+        chunk = chunk[chunk.notna().any(axis=1).to_numpy()]
+        customers.append(_customer_ids(chunk["ncodpers"], path))
+        months.append(_month_index(chunk["fecha_dato"], path))
+        bits.append(_pack_ownership(chunk, products, path))
+    if sum(len(c) for c in customers) == 0:
+        raise DataError(f"{path}: line 2: no data rows after the header")
+    return acquisitions(
+        np.concatenate(customers), np.concatenate(months), np.concatenate(bits), products
+    )
+
+
+def acquisitions(
+    customers: np.ndarray, months: np.ndarray, bits: np.ndarray, products: list[str]
+) -> Sequences:
+    """Sequences of acquired products from per-row (customer, month, packed ownership bits)."""
+    order = np.lexsort((months, customers))
+    customers, bits = customers[order], bits[order]
+    first = np.ones(len(customers), dtype=bool)
+    first[1:] = customers[1:] != customers[:-1]
+    previous = np.zeros_like(bits)
+    previous[1:] = bits[:-1]
+    previous[first] = 0  # a customer's first snapshot: everything owned counts as acquired
+    gained = bits & ~previous
+
+    rows = np.flatnonzero(gained)
+    # (row, product) pairs in row-major order: customer, then month, then product column order.
+    flags = (gained[rows, None] >> np.arange(len(products), dtype=np.int32)) & 1
+    row_of, product_of = np.nonzero(flags)
+    event_customer = customers[rows[row_of]]
+
+    user_ids, users = np.unique(event_customer, return_inverse=True)
+    used = np.unique(product_of)
+    item_of_product = np.zeros(len(products), dtype=np.int64)
+    item_of_product[used] = np.arange(1, len(used) + 1)
+    item_ids = np.array([None, *(products[p] for p in used)], dtype=object)
+    return build_sequences(users.astype(np.int64), item_of_product[product_of], user_ids, item_ids)
+
+
+def _product_columns(path: Path) -> list[str]:
+    try:
+        header = pd.read_csv(path, nrows=0, engine="c").columns.tolist()
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: line 1: empty file, no Santander header") from None
+    missing = [name for name in ("fecha_dato", "ncodpers") if name not in header]
+    if missing:
+        raise DataError(f"{path}: line 1: Santander header lacks {', '.join(missing)}")
+    products = [name for name in header if PRODUCT_PATTERN.match(name)]
+    if not products:
+        raise DataError(f"{path}: line 1: no product columns (ind_*_ult1) in the header")
+    if len(products) > 31:
+        raise DataError(f"{path}: line 1: {len(products)} product columns; at most 31 supported")
+    return products
+
+
+def _first_bad(mask: np.ndarray, path: Path, what: str, values: pd.Series) -> None:
+    """Raise naming the line of the first row where `mask` holds, quoting its value."""
+    bad = np.flatnonzero(mask)
+    if len(bad):
+        row = int(bad[0])
+        raw = values.iloc[row]
+        raise DataError(f"{path}: line {int(values.index[row]) + 2}: {what} {raw!r}")
+
+
+def _customer_ids(column: pd.Series, path: Path) -> np.ndarray:
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    _first_bad(np.isnan(values), path, "ncodpers is not a customer number:", column)
+    _first_bad(values != np.round(values), path, "ncodpers is not an integer:", column)
+    return values.astype(np.int64)
+
+
+def _month_index(column: pd.Series, path: Path) -> np.ndarray:
+    dates = pd.to_datetime(column, format="%Y-%m-%d", errors="coerce")
+    _first_bad(dates.isna().to_numpy(), path, "fecha_dato is not YYYY-MM-DD:", column)
+    return (dates.dt.year.to_numpy() * 12 + dates.dt.month.to_numpy() - 1).astype(np.int32)
+
+
+def _pack_ownership(chunk: pd.DataFrame, products: list[str], path: Path) -> np.ndarray:
+    packed = np.zeros(len(chunk), dtype=np.int32)
+    for bit, name in enumerate(products):
+        raw = chunk[name]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        # NaN from an empty cell means "not owned"; NaN from text is a broken file.
+        _first_bad(np.isnan(values) & raw.notna().to_numpy(), path, f"{name} is", raw)
+        packed |= (np.nan_to_num(values) > 0).astype(np.int32) << bit
+    return packed
