@@ -90,7 +90,9 @@ def _download_ml100k(target: Path) -> None:
             f"ml-100k: {target} is missing and the download failed ({reason}); {by_hand}"
         ) from None
     except (zipfile.BadZipFile, KeyError) as err:
-        raise DataError(f"ml-100k: the downloaded archive is unusable ({err}); {by_hand}") from None
+        raise DataError(
+            f"ml-100k: the downloaded archive is unusable ({err}); {by_hand}"
+        ) from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != ML100K_SHA256:
         raise DataError(

@@ -1,4 +1,4 @@
-"""Santander product recommendation (`train_ver2.csv`, Kaggle 2016) as product-acquisition sequences.
+"""Santander product recommendation (Kaggle `train_ver2.csv`) as product-acquisition sequences.
 
     from caser.santander import read_santander
     seqs = read_santander("train_ver2.csv")       # or read_interactions(path), auto-detected
@@ -33,7 +33,7 @@ CHUNK_ROWS = 1_000_000
 
 
 def read_santander(path: str | Path, chunksize: int = CHUNK_ROWS) -> Sequences:
-    """Acquisition sequences from a Santander `train_ver2.csv`-style file (see module docstring)."""
+    """Acquisition sequences from a Santander `train_ver2.csv`-style file (module docstring)."""
     path = Path(path)
     products = _product_columns(path)
     customers, months, bits = [], [], []

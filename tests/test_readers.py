@@ -1,0 +1,154 @@
+"""Readers: each format, auto-detection, dense ids, time order, and one-line errors with line numbers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from caser.errors import DataError
+from caser.readers import detect_format, read_interactions
+
+
+def write(tmp_path: Path, text: str, name: str = "data.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_triplets_keep_file_order_and_remap_ids_sorted_by_raw_id(tmp_path):
+    path = write(tmp_path, "20 7 5\n10 9 3\n20 3 1\n10 7 4\n20 9 2\n")
+    seqs = read_interactions(path, "triplets")
+    assert seqs.user_ids.tolist() == [10, 20]
+    assert seqs.item_ids[1:].tolist() == [3, 7, 9]
+    # user 10: 9, 7 -> dense 3, 2; user 20: 7, 3, 9 -> dense 2, 1, 3
+    assert seqs.to_lists() == [[3, 2], [2, 1, 3]]
+    assert seqs.num_items == 3
+
+
+def test_quadruplets_sort_each_user_by_timestamp_stably(tmp_path):
+    # user 1: t=30 item 5, t=10 item 6, t=10 item 4 (tie: file order 6 before 4), t=20 item 7
+    path = write(tmp_path, "1 5 1 30\n1 6 1 10\n2 4 1 5\n1 4 1 10\n1 7 1 20\n")
+    seqs = read_interactions(path, "quadruplets")
+    raw = [[seqs.item_ids[i] for i in seqs.user(u)] for u in range(seqs.num_users)]
+    assert raw == [[6, 4, 7, 5], [4]]
+
+
+def test_quadruplets_accept_tabs_and_mixed_whitespace(tmp_path):
+    path = write(tmp_path, "1\t2\t5\t100\n1  3 5\t50\n")
+    seqs = read_interactions(path)
+    assert seqs.item_ids[seqs.user(0)].tolist() == [3, 2]
+
+
+def test_movielens_u_data_sorted_by_timestamp(tmp_path):
+    path = write(tmp_path, "196\t242\t3\t881250949\n196\t302\t3\t881250000\n", "u.data")
+    seqs = read_interactions(path, "movielens")
+    assert seqs.item_ids[seqs.user(0)].tolist() == [302, 242]
+
+
+def test_ratings_dat_double_colon_format_is_detected_and_sorted(tmp_path):
+    path = write(tmp_path, "1::1193::5::978300760\n1::661::3::978302109\n2::914::3::978298413\n"
+                           "1::3408::4::978300275\n")  # fmt: skip
+    assert detect_format(path) == "ratings-dat"
+    seqs = read_interactions(path)
+    assert seqs.item_ids[seqs.user(0)].tolist() == [3408, 1193, 661]
+    assert seqs.item_ids[seqs.user(1)].tolist() == [914]
+
+
+def test_pairs_keep_file_order(tmp_path):
+    path = write(tmp_path, "b x\na y\nb z\nb y\n")
+    seqs = read_interactions(path, "pairs")
+    assert seqs.user_ids.tolist() == ["a", "b"]
+    assert [seqs.item_ids[seqs.user(u)].tolist() for u in range(2)] == [["y"], ["x", "z", "y"]]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1 2\n", "pairs"),
+        ("1 2 3\n", "triplets"),
+        ("\n\n1 2 3 4\n", "quadruplets"),
+        ("1::2::3::4\n", "ratings-dat"),
+        ("fecha_dato,ncodpers,ind_ahor_fin_ult1\n2015-01-28,1,0\n", "santander"),
+    ],
+)
+def test_auto_detects_format_from_first_nonempty_line(tmp_path, text, expected):
+    assert detect_format(write(tmp_path, text)) == expected
+
+
+def test_auto_reads_the_same_as_the_named_format(tmp_path):
+    path = write(tmp_path, "3 1 1 9\n3 2 1 8\n4 1 1 7\n")
+    auto, named = read_interactions(path), read_interactions(path, "quadruplets")
+    assert auto.to_lists() == named.to_lists() == [[2, 1], [1]]
+
+
+def test_blank_lines_are_skipped(tmp_path):
+    path = write(tmp_path, "1 2 3\n\n  \n1 3 3\n\n")
+    assert read_interactions(path).to_lists() == [[1, 2]]
+
+
+def test_item_zero_is_padding_and_never_an_event(tmp_path):
+    path = write(tmp_path, "1 0\n1 5\n")
+    seqs = read_interactions(path)
+    assert seqs.items.min() >= 1
+    assert seqs.item_ids[1:].tolist() == [0, 5]
+
+
+def test_more_columns_than_the_first_line_names_the_line(tmp_path):
+    path = write(tmp_path, "1 2 3\n1 3 3\n\n1 4 3 99\n")
+    with pytest.raises(DataError, match=r"data\.txt: line 4: expected 3 columns, found 4"):
+        read_interactions(path)
+
+
+def test_fewer_columns_than_the_first_line_names_the_line(tmp_path):
+    path = write(tmp_path, "1 2 3 10\n\n1 3 3 11\n1 4 3\n")
+    with pytest.raises(DataError, match=r"data\.txt: line 4: expected 4 columns, found 3"):
+        read_interactions(path)
+
+
+def test_ratings_dat_wrong_column_count_names_the_line(tmp_path):
+    path = write(tmp_path, "1::2::3::4\n1::2::3\n")
+    with pytest.raises(DataError, match=r"line 2: expected 4 columns, found 3"):
+        read_interactions(path)
+
+
+def test_non_numeric_timestamp_names_the_line(tmp_path):
+    path = write(tmp_path, "1 2 3 10\n\n1 3 3 11\n1 4 3 yesterday\n")
+    with pytest.raises(DataError, match=r"data\.txt: line 4: timestamp 'yesterday' is not a"):
+        read_interactions(path)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n   \n"])
+def test_empty_file_is_a_one_line_error(tmp_path, text):
+    path = write(tmp_path, text)
+    with pytest.raises(DataError, match=r"data\.txt: line 1: empty file") as info:
+        read_interactions(path)
+    assert "\n" not in str(info.value)
+
+
+def test_empty_file_with_named_format_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="empty file"):
+        read_interactions(write(tmp_path, ""), "triplets")
+
+
+def test_missing_file_and_directory_are_data_errors(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.txt: no such file"):
+        read_interactions(tmp_path / "nope.txt")
+    with pytest.raises(DataError, match="is a directory"):
+        read_interactions(tmp_path)
+
+
+def test_unknown_format_name_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match=r"unknown format 'csvish'.*triplets"):
+        read_interactions(write(tmp_path, "1 2\n"), "csvish")
+
+
+def test_undetectable_column_count_names_the_line(tmp_path):
+    with pytest.raises(DataError, match=r"line 2: cannot detect the format from 5 column"):
+        read_interactions(write(tmp_path, "\n1 2 3 4 5\n"))
+
+
+def test_indptr_and_items_are_int64(tmp_path):
+    seqs = read_interactions(write(tmp_path, "1 2\n2 2\n"))
+    assert seqs.indptr.dtype == np.int64 and seqs.items.dtype == np.int64
+    assert seqs.indptr.tolist() == [0, 1, 2]
