@@ -1,0 +1,113 @@
+"""Summarise a Caser hyperparameter study as markdown: summary, best configs, importances,
+effects, optional final evaluation on test over several seeds, plots, and the command that
+reproduces the best trial.
+
+    python report.py --study default                      # markdown to stdout, no plots
+    python report.py --study studies/ml100k.toml --out REPORT.md   # plots into ./plots/
+    python report.py --study ml100k --out REPORT.md --final-seeds 5
+
+Read-only on the study except for the final evaluation's cached per-seed results. A thin CLI
+over `search.report.render`; user mistakes print one line on stderr and exit 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import optuna
+
+from search.errors import StudyError
+from search.report.final import TrainFn, caser_train_fn, run_final
+from search.report.render import DEFAULT_TOP_K, render
+from search.report.view import StudyView
+from search.storage import load_existing_study, redact, storage_url
+
+PLOTS_DIRNAME = "plots"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="report.py",
+        description="Summarise a Caser hyperparameter study (Optuna) as markdown.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--study", default="default",
+                   help="study name, or a study TOML file whose stem is the name "
+                        "(studies/ml100k.toml -> ml100k)")
+    p.add_argument("--storage", default=None,
+                   help="storage URL (sqlite:///x.db, postgresql://..., x.journal); "
+                        "default: sqlite:///runs/<study>.db")
+    p.add_argument("--out", type=Path, default=None,
+                   help="write the markdown here instead of stdout")
+    p.add_argument("--plots", type=Path, default=None,
+                   help="directory for the PNG plots; default: plots/ beside --out, "
+                        "and no plots when writing to stdout")
+    p.add_argument("--no-plots", action="store_true", help="write no plots even with --out")
+    p.add_argument("--top", type=int, default=DEFAULT_TOP_K, metavar="K",
+                   help="how many of the best complete trials to show (and retrain)")
+    p.add_argument("--final-seeds", type=int, default=None, metavar="S",
+                   help="retrain the top K and the default config on train+validation with "
+                        "seeds 0..S-1 and evaluate on test (cached in the study)")
+    p.add_argument("--final-epochs", type=int, default=None, metavar="E",
+                   help="epochs for the final retraining; default: each trial's best epoch")
+    p.add_argument("--refresh", action="store_true",
+                   help="retrain the final evaluation even where cached results exist")
+    return p.parse_args(argv)
+
+
+def study_name(arg: str) -> str:
+    """`studies/ml100k.toml` -> `ml100k`; a bare name is the name."""
+    path = Path(arg)
+    if path.suffix == ".toml" or len(path.parts) > 1:
+        return path.stem
+    return arg
+
+
+def plots_dir(args: argparse.Namespace) -> Path | None:
+    if args.no_plots:
+        return None
+    if args.plots is not None:
+        return args.plots
+    return args.out.parent / PLOTS_DIRNAME if args.out is not None else None
+
+
+def main(argv: Sequence[str] | None = None, train_fn: TrainFn | None = None) -> int:
+    """Run the CLI; `train_fn` replaces caser's training in the final evaluation (tests)."""
+    args = parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        if args.final_seeds is None and (args.refresh or args.final_epochs is not None):
+            raise StudyError("--refresh and --final-epochs only apply with --final-seeds")
+        if args.final_epochs is not None and args.final_epochs < 1:
+            raise StudyError(f"--final-epochs must be at least 1, got {args.final_epochs}")
+        name = study_name(args.study)
+        url = storage_url(name, args.storage)
+        study = load_existing_study(name, url)
+        view = StudyView.of(study, redact(url))
+        final = None
+        if args.final_seeds is not None:
+            if not view.ranked():
+                raise StudyError(f"study {name!r} has no complete trial yet")
+            final = run_final(
+                view, args.top, args.final_seeds, train_fn or caser_train_fn(),
+                final_epochs=args.final_epochs, refresh=args.refresh,
+            )
+        link_base = args.out.parent if args.out is not None else None
+        markdown = render(view, top_k=args.top, plots_dir=plots_dir(args),
+                          link_base=link_base, final=final)
+    except StudyError as exc:
+        print(f"report.py: error: {exc}", file=sys.stderr)
+        return 1
+    if args.out is None:
+        sys.stdout.write(markdown)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(markdown, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

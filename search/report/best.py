@@ -1,0 +1,139 @@
+"""Section 2, the best configurations: the top K complete trials (and the default, always) with
+every sampled hyperparameter and every validation metric, plus the tuning playbook's check for
+a best value sitting at the edge of its search range (a sign the range should grow)."""
+from __future__ import annotations
+
+import math
+
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FrozenTrial
+
+from search.report import fmt
+from search.report.summary import epochs_trained
+from search.report.view import VAL_METRICS, StudyView, short_metric, trial_time
+
+# A value within this fraction of the range's width (log width for log ranges) is "at the edge".
+EDGE_FRACTION = 0.05
+
+
+def shown_trials(view: StudyView, top_k: int) -> list[FrozenTrial]:
+    """The top K complete trials, then the default trial when it is not among them."""
+    top = view.ranked()[:top_k]
+    default = view.default_trial()
+    if default is not None and default.number not in {t.number for t in top}:
+        top.append(default)
+    return top
+
+
+def _name(trial: FrozenTrial) -> str:
+    return f"{trial.number} (default)" if trial.user_attrs.get("is_default") else str(trial.number)
+
+
+def _rank(view: StudyView, trial: FrozenTrial) -> str:
+    numbers = [t.number for t in view.ranked()]
+    return str(numbers.index(trial.number) + 1) if trial.number in numbers else trial.state.name.lower()
+
+
+def best_section(view: StudyView, top_k: int) -> str:
+    trials = shown_trials(view, top_k)
+    params = view.param_names()
+    metrics = [view.metric] + [m for m in VAL_METRICS if m != view.metric]
+    metrics = [m for m in metrics if m == view.metric or any(m in t.user_attrs for t in trials)]
+    hp_rows, metric_rows = [], []
+    for trial in trials:
+        head = {"rank": _rank(view, trial), "trial": _name(trial)}
+        hp_rows.append({**head, **{p: fmt.param(p, trial.params.get(p, "")) for p in params}})
+        values = {m: trial.user_attrs.get(m) for m in metrics}
+        if values[view.metric] is None:
+            values[view.metric] = trial.value
+        metric_rows.append(
+            {
+                **head,
+                **{short_metric(m): fmt.number(v) for m, v in values.items()},
+                "best epoch": fmt.number(trial.user_attrs.get("best_epoch")),
+                "epochs run": str(epochs_trained(trial)),
+                "time": fmt.seconds(trial_time(trial)),
+                "parameters": _count(trial.user_attrs.get("num_params")),
+            }
+        )
+    parts = [
+        f"## Best configurations (top {top_k} of {len(view.ranked())} complete trials, by "
+        f"{view.metric}, {'higher' if view.maximize else 'lower'} is better)",
+        "### Hyperparameters",
+        fmt.table(hp_rows),
+    ]
+    if view.fixed:
+        parts.append(
+            "Fixed for the whole study: "
+            + ", ".join(f"{k} = {fmt.param(k, v)}" for k, v in sorted(view.fixed.items()))
+            + "."
+        )
+    if view.default_trial() is None:
+        parts.append("No trial is marked `is_default`, so the original defaults were not run.")
+    parts += [f"### Validation metrics at the best epoch", fmt.table(metric_rows)]
+    parts.append(edge_section(view))
+    return "\n\n".join(parts)
+
+
+def _count(n: object) -> str:
+    return f"{int(n):,}" if isinstance(n, (int, float)) and not isinstance(n, bool) else ""
+
+
+def edge_position(dist: BaseDistribution, value: float) -> float | None:
+    """Where `value` sits in a numeric range, 0 at low and 1 at high (in log space for log)."""
+    if not isinstance(dist, (FloatDistribution, IntDistribution)) or dist.high == dist.low:
+        return None
+    if dist.log:
+        return (math.log(value) - math.log(dist.low)) / (math.log(dist.high) - math.log(dist.low))
+    return (value - dist.low) / (dist.high - dist.low)
+
+
+def edge_flags(view: StudyView) -> list[dict[str, str]]:
+    """For each numeric parameter: the best trial's value, its range and an edge flag."""
+    ranked = view.ranked()
+    if not ranked:
+        return []
+    best, dists = ranked[0], view.distributions()
+    rows = []
+    for name in view.param_names():
+        dist = dists.get(name)
+        if name not in best.params or dist is None or isinstance(dist, CategoricalDistribution):
+            continue
+        pos = edge_position(dist, best.params[name])
+        if pos is None:
+            continue
+        flag = ""
+        if pos <= EDGE_FRACTION:
+            flag = "at the LOW edge: consider extending the range down"
+        elif pos >= 1 - EDGE_FRACTION:
+            flag = "at the HIGH edge: consider extending the range up"
+        scale = ", log" if dist.log else ""
+        rows.append(
+            {
+                "parameter": name,
+                "range": f"[{fmt.param(name, dist.low)}, {fmt.param(name, dist.high)}{scale}]",
+                "best value": fmt.param(name, best.params[name]),
+                "position": f"{pos:.2f}",
+                "flag": flag,
+            }
+        )
+    return rows
+
+
+def edge_section(view: StudyView) -> str:
+    rows = edge_flags(view)
+    if not rows:
+        return "### Search-space edges\n\nNo numeric hyperparameter was sampled."
+    flagged = sum(1 for r in rows if r["flag"])
+    lead = (
+        f"{flagged} of the best trial's numeric values sit within {fmt.percent(EDGE_FRACTION)} of "
+        "an edge of the sampled range: the optimum may lie outside it."
+        if flagged
+        else "No best value sits at the edge of its sampled range."
+    )
+    return "\n\n".join(["### Search-space edges (best trial)", lead, fmt.table(rows)])

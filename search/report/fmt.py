@@ -1,0 +1,71 @@
+"""Formatting shared by the report's sections: numbers as people read them, valid markdown tables.
+
+Cells are formatted here, once, and handed to tabulate as strings (numparse off), so every
+section rounds the same way and `lr = 1e-3` never comes out as `0.001` in one table and
+`1e-03` in another.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+# Parameters that span orders of magnitude read best in scientific notation.
+SCIENTIFIC_PARAMS = frozenset({"lr", "l2"})
+
+
+def number(x: Any, digits: int = 4) -> str:
+    """A metric-like number: `digits` decimals, scientific when tiny; blanks for missing."""
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        if math.isnan(x):
+            return ""
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        if x != 0 and abs(x) < 10 ** (-digits + 1):
+            return f"{x:.2e}"
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def param(name: str, value: Any) -> str:
+    """A hyperparameter value: lr/l2 as 1.0e-03, other floats to 3 significant digits."""
+    if isinstance(value, float):
+        if name in SCIENTIFIC_PARAMS:
+            return f"{value:.1e}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def seconds(x: float | None) -> str:
+    """A duration: seconds below two minutes, then minutes, then hours."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if x < 120:
+        return f"{x:.1f} s"
+    if x < 7200:
+        return f"{x / 60:.1f} min"
+    return f"{x / 3600:.2f} h"
+
+
+def percent(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _cell(x: Any) -> str:
+    # A literal pipe would split the cell; newlines would end the row.
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def table(rows: Sequence[dict[str, Any]] | pd.DataFrame, columns: Iterable[str] | None = None) -> str:
+    """A GitHub markdown table from already-formatted rows (dicts keyed by column name)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=columns)
+    frame = frame.fillna("").astype(object).map(_cell)
+    frame.columns = [_cell(c) for c in frame.columns]
+    return frame.to_markdown(index=False, disable_numparse=True)

@@ -1,0 +1,75 @@
+"""The report as one markdown string: every section in order, from one snapshot of the study.
+
+Pure apart from the PNGs it writes when given `plots_dir`: the same study renders the same
+markdown (importances are seeded, nothing depends on the clock). The final evaluation, which
+trains, happens before (`search.report.final.run_final`); render only formats its results.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import optuna
+
+from search.errors import StudyError
+from search.report.best import best_section
+from search.report.effects import effects_section
+from search.report.final import FinalResults, final_section
+from search.report.importance import compute_importances, importance_section
+from search.report.plots import write_plots
+from search.report.reproduce import reproduce_section
+from search.report.summary import summary_section
+from search.report.view import StudyView
+
+DEFAULT_TOP_K = 5
+
+
+def render(
+    study: optuna.Study | StudyView,
+    *,
+    top_k: int = DEFAULT_TOP_K,
+    plots_dir: Path | None = None,
+    link_base: Path | None = None,
+    final: FinalResults | None = None,
+    storage: str = "",
+) -> str:
+    """The markdown report of a study; raises StudyError when it has no complete trial.
+
+    plots_dir: where to write PNGs (none when None); links in the markdown are relative to
+    link_base (the directory of the markdown file; the working directory when None).
+    """
+    view = study if isinstance(study, StudyView) else StudyView.of(study, storage)
+    if top_k < 1:
+        raise StudyError(f"--top must be at least 1, got {top_k}")
+    if not view.ranked():
+        states = ", ".join(
+            f"{sum(t.state == s for t in view.trials)} {s.name.lower()}"
+            for s in sorted({t.state for t in view.trials}, key=lambda s: s.value)
+        )
+        raise StudyError(
+            f"study {view.name!r} has no complete trial yet ({states or 'no trials'})"
+        )
+    imp = compute_importances(view)
+    sections = [
+        f"# Caser hyperparameter study: {view.name}",
+        summary_section(view),
+        best_section(view, top_k),
+        importance_section(imp),
+        effects_section(view),
+    ]
+    if final is not None:
+        sections.append(final_section(final))
+    if plots_dir is not None:
+        sections.append(_plots_section(write_plots(view, imp, top_k, plots_dir), link_base))
+    sections.append(reproduce_section(view))
+    return "\n\n".join(sections) + "\n"
+
+
+def _plots_section(paths: dict[str, Path], link_base: Path | None) -> str:
+    base = link_base if link_base is not None else Path.cwd()
+    lines = ["## Plots"]
+    for title, path in paths.items():
+        # Forward slashes so links work on GitHub whatever OS wrote the report.
+        rel = Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
+        lines.append(f"### {title}\n\n![{title}]({rel})")
+    return "\n\n".join(lines)

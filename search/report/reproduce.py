@@ -1,0 +1,49 @@
+"""Section 7, reproduce: the exact `python -m caser.train ...` command that retrains the best
+trial on train+validation for its best epoch and evaluates it on test."""
+from __future__ import annotations
+
+import shlex
+from dataclasses import replace
+
+from caser.config import DataConfig, ModelConfig, TrainConfig
+from search.report.view import StudyView
+
+# Flag order of `python -m caser.train`, used only when caser.train.command_line is missing.
+MODEL_FLAGS = ("L", "T", "d", "nv", "nh", "ac_conv", "ac_fc", "dropout")
+TRAIN_FLAGS = ("lr", "l2", "neg_samples", "batch_size", "epochs", "seed")
+
+
+def command_line(model: ModelConfig, train: TrainConfig, data: DataConfig) -> str:
+    """caser.train's own command line when it has one, else the same flags built here."""
+    try:
+        from caser.train import command_line as caser_command_line
+    except ImportError:
+        return fallback_command_line(model, train, data)
+    return caser_command_line(model, train, data, split="test")
+
+
+def fallback_command_line(model: ModelConfig, train: TrainConfig, data: DataConfig) -> str:
+    args = ["python", "-m", "caser.train", "--data", data.spec]
+    for name in MODEL_FLAGS:
+        args += [f"--{name.replace('_', '-')}", str(getattr(model, name))]
+    for name in TRAIN_FLAGS:
+        args += [f"--{name.replace('_', '-')}", str(getattr(train, name))]
+    args += ["--split", "test"]
+    return shlex.join(args)
+
+
+def reproduce_section(view: StudyView) -> str:
+    ranked = view.ranked()
+    head = "## Reproduce the best trial"
+    if not ranked:
+        return f"{head}\n\nNo complete trial."
+    best = ranked[0]
+    model, train = view.configs(best)
+    epochs = int(best.user_attrs.get("best_epoch") or train.epochs)
+    train = replace(train, epochs=epochs)
+    command = command_line(model, train, view.data_config())
+    lead = (
+        f"Trial {best.number} ({view.metric} {best.value:.4f} at epoch {epochs}), retrained on "
+        "train+validation and evaluated on test:"
+    )
+    return "\n\n".join([head, lead, f"```bash\n{command}\n```"])

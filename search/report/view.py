@@ -1,0 +1,140 @@
+"""One consistent snapshot of a study for every section of the report.
+
+The sweep may still be running while the report is written; reading the trials once and
+handing the same list to every section keeps the tables consistent with each other (a trial
+finishing halfway through would otherwise appear in the summary but not in the best table).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from caser.config import DataConfig, ModelConfig, TrainConfig, configs_from_params, field_names
+
+# The validation metrics a trial stores (its own objective among them), in reading order.
+VAL_METRICS = (
+    "val/map",
+    "val/prec@1",
+    "val/prec@5",
+    "val/prec@10",
+    "val/recall@1",
+    "val/recall@5",
+    "val/recall@10",
+    "val/ndcg@10",
+    "val/hit@10",
+)
+SHORT = {
+    "map": "MAP",
+    "prec@1": "P@1",
+    "prec@5": "P@5",
+    "prec@10": "P@10",
+    "recall@1": "R@1",
+    "recall@5": "R@5",
+    "recall@10": "R@10",
+    "ndcg@10": "NDCG@10",
+    "hit@10": "Hit@10",
+}
+CONFIG_ORDER = field_names(ModelConfig) + field_names(TrainConfig)
+
+
+def short_metric(name: str) -> str:
+    """`val/prec@5` -> `P@5`: column headers stay narrow, the split is in the section title."""
+    return SHORT.get(name.split("/", 1)[-1], name)
+
+
+@dataclass
+class StudyView:
+    """A study's name, attributes and trials, read once; `storage` is the redacted URL."""
+
+    name: str
+    storage: str
+    user_attrs: dict[str, Any]
+    direction: optuna.study.StudyDirection
+    trials: list[FrozenTrial]
+    study: optuna.Study | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, study: optuna.Study, storage: str = "") -> StudyView:
+        return cls(
+            name=study.study_name,
+            storage=storage,
+            user_attrs=dict(study.user_attrs),
+            direction=study.direction,
+            trials=study.get_trials(deepcopy=False),
+            study=study,
+        )
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == optuna.study.StudyDirection.MAXIMIZE
+
+    @property
+    def metric(self) -> str:
+        return str(self.user_attrs.get("metric", "value"))
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        return dict(self.user_attrs.get("fixed") or {})
+
+    @property
+    def max_epochs(self) -> int | None:
+        value = self.user_attrs.get("max_epochs")
+        return int(value) if value is not None else None
+
+    def data_config(self) -> DataConfig:
+        return DataConfig(**(self.user_attrs.get("data") or {}))
+
+    def by_state(self, state: TrialState) -> list[FrozenTrial]:
+        return [t for t in self.trials if t.state == state]
+
+    def ranked(self) -> list[FrozenTrial]:
+        """Complete trials with a finite value, best first; ties keep the earlier trial first."""
+        done = [t for t in self.by_state(TrialState.COMPLETE) if _finite(t.value)]
+        sign = -1.0 if self.maximize else 1.0
+        return sorted(done, key=lambda t: (sign * t.value, t.number))
+
+    def default_trial(self) -> FrozenTrial | None:
+        """The enqueued trial holding the original defaults (first one, if enqueued twice)."""
+        marked = [t for t in self.trials if t.user_attrs.get("is_default")]
+        return min(marked, key=lambda t: t.number) if marked else None
+
+    def configs(self, trial: FrozenTrial) -> tuple[ModelConfig, TrainConfig]:
+        """The full configuration a trial trained: the study's fixed values under its params."""
+        return configs_from_params({**self.fixed, **trial.params})
+
+    def param_names(self) -> list[str]:
+        """Every sampled parameter, in config-field order (unknown names last, sorted)."""
+        names = {n for t in self.trials for n in t.params}
+        known = [n for n in CONFIG_ORDER if n in names]
+        return known + sorted(names - set(known))
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        """Each parameter's distribution as the latest trial sampled it."""
+        out: dict[str, BaseDistribution] = {}
+        for trial in sorted(self.trials, key=lambda t: t.number):
+            out.update(trial.distributions)
+        return out
+
+
+def trial_time(trial: FrozenTrial) -> float | None:
+    """Seconds a trial ran: its `wall_time_s`, else its start-to-finish timestamps."""
+    wall = trial.user_attrs.get("wall_time_s")
+    if wall is not None:
+        return float(wall)
+    if trial.datetime_start and trial.datetime_complete:
+        return (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return None
+
+
+def trial_label(trial: FrozenTrial) -> str:
+    """The trial's name everywhere (TensorBoard, cache keys): `trial_0007`."""
+    return f"trial_{trial.number:04d}"
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)

@@ -1,0 +1,122 @@
+"""Hand-made studies for the report tests: trials added with `create_trial`, no training.
+
+Imported by the `test_report*.py` files; holds no tests itself.
+"""
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+
+ACTS = ["relu", "tanh", "sigm", "iden"]
+SPACE = {
+    "L": IntDistribution(1, 10),
+    "T": IntDistribution(1, 3),
+    "d": IntDistribution(8, 128, log=True),
+    "nv": IntDistribution(1, 8),
+    "nh": IntDistribution(4, 32),
+    "ac_conv": CategoricalDistribution(ACTS),
+    "ac_fc": CategoricalDistribution(ACTS),
+    "dropout": FloatDistribution(0.0, 0.7),
+    "lr": FloatDistribution(1e-4, 1e-2, log=True),
+    "l2": FloatDistribution(1e-8, 1e-3, log=True),
+    "neg_samples": IntDistribution(1, 10),
+    "batch_size": CategoricalDistribution([128, 256, 512, 1024]),
+}
+DEFAULTS = {
+    "L": 5, "T": 3, "d": 50, "nv": 4, "nh": 16, "ac_conv": "relu", "ac_fc": "relu",
+    "dropout": 0.5, "lr": 1e-3, "l2": 1e-6, "neg_samples": 3, "batch_size": 512,
+}
+VAL = ["val/prec@1", "val/prec@5", "val/prec@10", "val/recall@1", "val/recall@5",
+       "val/recall@10", "val/ndcg@10", "val/hit@10"]
+MAX_EPOCHS = 10
+
+
+def storage(tmp_path: Path, name: str = "demo") -> str:
+    return f"sqlite:///{tmp_path / f'{name}.db'}"
+
+
+def sample(rng: random.Random) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, dist in SPACE.items():
+        if isinstance(dist, CategoricalDistribution):
+            out[name] = rng.choice(dist.choices)
+        elif dist.log:
+            x = math.exp(rng.uniform(math.log(dist.low), math.log(dist.high)))
+            out[name] = int(round(x)) if isinstance(dist, IntDistribution) else x
+        elif isinstance(dist, IntDistribution):
+            out[name] = rng.randint(dist.low, dist.high)
+        else:
+            out[name] = rng.uniform(dist.low, dist.high)
+    return out
+
+
+def default_value(p: dict[str, Any], rng: random.Random) -> float:
+    """A metric that lr and ac_conv drive, plus a little of everything else."""
+    v = 0.12 - 0.02 * (math.log10(p["lr"]) + 2.5) ** 2 + (0.02 if p["ac_conv"] == "relu" else 0)
+    return v + 0.002 * rng.random()
+
+
+def attrs(value: float, epochs: int, number: int, is_default: bool = False) -> dict[str, Any]:
+    a: dict[str, Any] = {
+        "val/map": value, "best_epoch": max(1, epochs - 1), "epochs_run": epochs,
+        "wall_time_s": 3.0 * epochs, "num_params": 10_000 + number, "is_default": is_default,
+    }
+    a.update({m: value * (1 + 0.1 * i) for i, m in enumerate(VAL)})
+    return a
+
+
+def curve(value: float, epochs: int) -> dict[int, float]:
+    return {e: value * (e + 1) / epochs for e in range(epochs)}
+
+
+def make_study(
+    tmp_path: Path,
+    name: str = "demo",
+    n: int = 24,
+    seed: int = 0,
+    value: Callable[[dict[str, Any], random.Random], float] = default_value,
+    pruned_every: int = 3,
+    default: bool = True,
+    extra_states: bool = True,
+) -> optuna.Study:
+    """A study like the sweep writes: a default trial first, then n sampled trials, about a
+    third pruned; with extra_states also one failed, one running and one waiting trial."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=name, storage=storage(tmp_path, name),
+                                direction="maximize")
+    study.set_user_attr("metric", "val/map")
+    study.set_user_attr("direction", "maximize")
+    study.set_user_attr("data", {"spec": "synthetic", "split": "ratio", "seed": 0})
+    study.set_user_attr("max_epochs", MAX_EPOCHS)
+    study.set_user_attr("fixed", {"epochs": MAX_EPOCHS})
+    study.set_user_attr("study_file", f"studies/{name}.toml")
+    rng = random.Random(seed)
+    trials = [(DEFAULTS, True)] if default else []
+    trials += [(sample(rng), False) for _ in range(n)]
+    for i, (params, is_default) in enumerate(trials):
+        v = value(params, rng)
+        if i % pruned_every == pruned_every - 1 and not is_default:
+            epochs = 1 + i % 4
+            study.add_trial(create_trial(
+                state=TrialState.PRUNED, params=params, distributions=SPACE,
+                user_attrs={"epochs_run": epochs, "wall_time_s": 3.0 * epochs,
+                            "reason": "pruned by median"},
+                intermediate_values=curve(v * 0.6, epochs)))
+        else:
+            study.add_trial(create_trial(
+                value=v, params=params, distributions=SPACE,
+                user_attrs=attrs(v, MAX_EPOCHS, i, is_default),
+                intermediate_values=curve(v, MAX_EPOCHS)))
+    if extra_states:
+        study.add_trial(create_trial(state=TrialState.FAIL, params=sample(rng),
+                                     distributions=SPACE, user_attrs={"reason": "CUDA OOM"}))
+        study.add_trial(create_trial(state=TrialState.RUNNING, params=sample(rng),
+                                     distributions=SPACE))
+        study.add_trial(create_trial(state=TrialState.WAITING))
+    return study
