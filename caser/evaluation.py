@@ -1,0 +1,101 @@
+"""Full-ranking evaluation in user batches: the batch size bounds memory, not the results.
+
+An `EvalSet` holds, for every user with a held-out item, the L items that precede the
+held-out part, the items to exclude (seen in training) and the held-out items, as compact CSR
+arrays so that a batch of consecutive users is a slice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from caser.metrics import ranking_metric_sums
+from caser.sequences import Sequences
+from caser.windows import last_inputs
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    users: torch.Tensor  # (E,) users with at least one held-out item
+    inputs: torch.Tensor  # (E, L)
+    seen_indptr: np.ndarray  # (E + 1,) into seen_items
+    seen_items: torch.Tensor
+    target_indptr: np.ndarray  # (E + 1,) into target_items (distinct held-out items)
+    target_items: torch.Tensor
+    num_items: int
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+def _distinct_per_user(seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of each user's distinct items (sorted): (indptr, items)."""
+    stride = seqs.num_items + 1
+    keys = np.unique(seqs.users() * stride + seqs.items)
+    counts = np.bincount(keys // stride, minlength=seqs.num_users)
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), keys % stride
+
+
+def _select(indptr: np.ndarray, items: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows `users` of a CSR, as a new compact CSR."""
+    counts = indptr[users + 1] - indptr[users]
+    new_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    offsets = np.repeat(indptr[users] - new_indptr[:-1], counts) + np.arange(new_indptr[-1])
+    return new_indptr, items[offsets]
+
+
+def build_eval_set(history: Sequences, held_out: Sequences, L: int) -> EvalSet:
+    """Score held_out given history: inputs are history's last L items, history is excluded."""
+    t_indptr, t_items = _distinct_per_user(held_out)
+    users = np.nonzero(np.diff(t_indptr) > 0)[0]
+    s_indptr, s_items = _distinct_per_user(history)
+    seen_indptr, seen_items = _select(s_indptr, s_items, users)
+    target_indptr, target_items = _select(t_indptr, t_items, users)
+    return EvalSet(
+        users=torch.from_numpy(users),
+        inputs=torch.from_numpy(last_inputs(history, L)[users]),
+        seen_indptr=seen_indptr,
+        seen_items=torch.from_numpy(seen_items),
+        target_indptr=target_indptr,
+        target_items=torch.from_numpy(target_items),
+        num_items=history.num_items,
+    )
+
+
+def _rows(indptr: np.ndarray, start: int, stop: int) -> torch.Tensor:
+    counts = np.diff(indptr[start : stop + 1])
+    return torch.from_numpy(np.repeat(np.arange(stop - start), counts))
+
+
+@torch.no_grad()
+def batch_metric_sums(model, eval_set: EvalSet, start: int, stop: int) -> dict[str, torch.Tensor]:
+    """Metric sums over eval users [start, stop): score all items, exclude seen, rank."""
+    device = next(model.parameters()).device
+    users = eval_set.users[start:stop].to(device)
+    scores = model.score_all(eval_set.inputs[start:stop].to(device), users)  # (B, I + 1)
+    s0, s1 = eval_set.seen_indptr[start], eval_set.seen_indptr[stop]
+    seen_rows = _rows(eval_set.seen_indptr, start, stop).to(device)
+    scores[seen_rows, eval_set.seen_items[s0:s1].to(device)] = -torch.inf
+    scores[:, 0] = -torch.inf  # padding is not an item
+    t0, t1 = eval_set.target_indptr[start], eval_set.target_indptr[stop]
+    relevant = torch.zeros_like(scores, dtype=torch.bool)
+    relevant[_rows(eval_set.target_indptr, start, stop).to(device), eval_set.target_items[t0:t1].to(device)] = True
+    n_relevant = relevant.sum(1)
+    relevant &= torch.isfinite(scores)  # a held-out item seen in training can never be hit
+    return ranking_metric_sums(scores, relevant, n_relevant)
+
+
+def evaluate(model, eval_set: EvalSet, prefix: str = "val", batch_users: int = 1024) -> dict[str, float]:
+    """Mean metrics over the eval users, named `<prefix>/<metric>`."""
+    was_training = model.training
+    model.eval()
+    totals: dict[str, float] = {}
+    for start in range(0, len(eval_set), batch_users):
+        sums = batch_metric_sums(model, eval_set, start, min(start + batch_users, len(eval_set)))
+        for k, v in sums.items():
+            totals[k] = totals.get(k, 0.0) + float(v)
+    model.train(was_training)
+    n = max(len(eval_set), 1)
+    return {f"{prefix}/{k}": v / n for k, v in totals.items()}

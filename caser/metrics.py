@@ -1,0 +1,54 @@
+"""Full-ranking metrics, vectorised over a batch of users, with the original's definitions.
+
+Every item is ranked; items the user saw in training (and padding) are excluded by giving them
+score -inf, which puts them after every real candidate, so the positions of the remaining
+items are those of the original's filtered list. With hits h_1..h_n along the ranked list and
+|R| distinct relevant (held-out) items:
+    Precision@k = (sum_{j<=k} h_j) / k          Recall@k = (sum_{j<=k} h_j) / |R|
+    AP          = (1/|R|) sum_j h_j * (sum_{i<=j} h_i) / j      (MAP: mean AP over users)
+    NDCG@k      = sum_{j<=k} h_j / log2(j + 1)  /  sum_{j<=min(k,|R|)} 1 / log2(j + 1)
+    HitRate@k   = 1 if any h_j = 1 for j <= k
+"""
+from __future__ import annotations
+
+import torch
+
+KS = (1, 5, 10)
+
+
+def metric_names(prefix: str) -> list[str]:
+    """All metric names under a prefix (`val` or `test`), in display order."""
+    names = ["map"] + [f"prec@{k}" for k in KS] + [f"recall@{k}" for k in KS]
+    return [f"{prefix}/{n}" for n in names + ["ndcg@10", "hit@10"]]
+
+
+def ranking_metric_sums(
+    scores: torch.Tensor, relevant: torch.Tensor, n_relevant: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Per-metric SUMS over the users of a batch (divide by the user count for means).
+
+    scores: (B, I) with excluded items already at -inf; relevant: (B, I) bool of held-out items
+    that can be hit (false for excluded items). n_relevant: (B,) |R|, the distinct held-out
+    items; the original counts held-out items the user also saw in training (they can never
+    be hit), so it may exceed relevant.sum(1). Every user must have |R| >= 1.
+    """
+    n_rel = relevant.sum(1) if n_relevant is None else n_relevant
+    n_rel = n_rel.to(scores.dtype)  # (B,)
+    order = torch.argsort(scores, dim=1, descending=True, stable=True)
+    hits = relevant.gather(1, order).to(scores.dtype)  # (B, I) in ranked order
+    positions = torch.arange(1, hits.size(1) + 1, dtype=scores.dtype)
+    cum = hits.cumsum(1)
+    ap = (hits * cum / positions).sum(1) / n_rel
+    out = {"map": ap.sum()}
+    for k in KS:
+        hk = cum[:, k - 1] if hits.size(1) >= k else cum[:, -1]
+        out[f"prec@{k}"] = (hk / k).sum()
+        out[f"recall@{k}"] = (hk / n_rel).sum()
+    k = min(10, hits.size(1))
+    discounts = 1.0 / torch.log2(positions[:k] + 1)
+    dcg = (hits[:, :k] * discounts).sum(1)
+    ideal_cum = torch.cat([torch.zeros(1, dtype=scores.dtype), discounts.cumsum(0)])
+    idcg = ideal_cum[n_rel.clamp(max=k).long()]
+    out["ndcg@10"] = (dcg / idcg).sum()
+    out["hit@10"] = (cum[:, k - 1] > 0).to(scores.dtype).sum()
+    return out

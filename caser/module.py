@@ -1,0 +1,82 @@
+"""The LightningModule: Caser's loss, optimiser and the per-epoch ranking evaluation.
+
+Loss (the original's): binary cross-entropy of the T targets against the sampled negatives,
+    -mean(log sigmoid(s_target)) - mean(log(1 - sigmoid(s_negative))),
+computed with logsigmoid for stability. Adam with lr and weight decay l2.
+"""
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+
+from caser.config import ModelConfig, TrainConfig
+from caser.evaluation import EvalSet, batch_metric_sums
+from caser.model import Caser
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class CaserModule(pl.LightningModule):
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        model: ModelConfig,
+        train: TrainConfig,
+        eval_set: EvalSet,
+        prefix: str = "val",
+    ) -> None:
+        super().__init__()
+        self.net = Caser(num_users, num_items, model)
+        self.train_config = train
+        self.eval_set = eval_set
+        self.prefix = prefix
+        self._sums: dict[str, float] = {}
+        self.last_eval: dict[str, float] = {}  # metrics of the latest evaluation
+        self.last_eval_epoch = -1  # the 0-based epoch they belong to
+        self._loss_sum = torch.zeros(())
+        self._loss_count = 0
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        users, seqs, targets, negatives = batch
+        scores = self.net(seqs, users, torch.cat([targets, negatives], 1))  # (B, T + n)
+        T = targets.size(1)
+        loss = -F.logsigmoid(scores[:, :T]).mean() - F.logsigmoid(-scores[:, T:]).mean()
+        if not torch.isfinite(loss):
+            raise Diverged(f"training loss became {loss.item()} at epoch {self.current_epoch + 1}")
+        # Averaged by hand at epoch end: self.log per step costs more than the step itself here.
+        self._loss_sum = self._loss_sum + loss.detach()
+        self._loss_count += 1
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        self._loss_sum, self._loss_count = torch.zeros(()), 0
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/loss", self.epoch_loss(), on_epoch=True)
+
+    def on_validation_epoch_start(self) -> None:
+        self._sums = {}
+
+    def validation_step(self, batch: tuple[int, int], batch_idx: int) -> None:
+        start, stop = (int(x) for x in batch)
+        for k, v in batch_metric_sums(self.net, self.eval_set, start, stop).items():
+            self._sums[k] = self._sums.get(k, 0.0) + float(v)
+
+    def on_validation_epoch_end(self) -> None:
+        n = max(len(self.eval_set), 1)
+        self.last_eval = {f"{self.prefix}/{k}": v / n for k, v in self._sums.items()}
+        self.last_eval_epoch = self.current_epoch
+        for k, v in self.last_eval.items():
+            self.log(k, v, on_epoch=True, batch_size=n)
+
+    def epoch_loss(self) -> float:
+        """Mean training loss of the current (or last) epoch."""
+        return float(self._loss_sum) / max(self._loss_count, 1)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        t = self.train_config
+        return torch.optim.Adam(self.parameters(), lr=t.lr, weight_decay=t.l2)

@@ -1,0 +1,189 @@
+"""Train and evaluate ONE Caser configuration.
+
+    python -m caser.train --data synthetic --epochs 20
+    python -m caser.train --data ../shared/data/ml-100k/u.data --epochs 20 --split test --json
+
+`fit(...)` is the testable core that the sweep also calls; `main()` is a thin CLI over it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import lightning.pytorch as pl
+import torch
+
+from caser.arguments import add_config_arguments, add_data_arguments, configs_from_args
+from caser.config import ModelConfig, TrainConfig
+from caser.data_module import CaserDataModule, PreparedData
+from caser.errors import DataError
+from caser.module import CaserModule, Diverged
+
+if TYPE_CHECKING:
+    from caser.splits import Split
+
+PREFIX = {"validation": "val", "test": "test"}
+
+
+@dataclass
+class FitResult:
+    """What one training gives: final metrics, the per-epoch history and its best epoch."""
+
+    metrics: dict[str, float]  # the last evaluation, e.g. {"val/map": ...}
+    history: list[dict[str, float]] = field(default_factory=list)  # per epoch: epoch, train/loss, metrics
+    num_params: int = 0
+    wall_time_s: float = 0.0
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    def best(self, monitor: str) -> dict[str, float] | None:
+        """The history row with the highest `monitor` (first one on ties), or None."""
+        rows = [r for r in self.history if monitor in r]
+        return max(rows, key=lambda r: r[monitor]) if rows else None
+
+
+class _History(pl.Callback):
+    """Collects the train loss and every logged evaluation metric, once per epoch."""
+
+    def __init__(self, on_epoch: Callable[[dict[str, float]], None] | None) -> None:
+        self.rows: list[dict[str, float]] = []
+        self.on_epoch = on_epoch
+        self._start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: CaserModule) -> None:
+        row: dict[str, float] = {"epoch": trainer.current_epoch + 1, "train/loss": pl_module.epoch_loss()}
+        if pl_module.last_eval_epoch == trainer.current_epoch:
+            row.update(pl_module.last_eval)
+        row["time_s"] = time.perf_counter() - self._start
+        self.rows.append(row)
+        if self.on_epoch is not None:
+            self.on_epoch(row)
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's banners and the warnings it raises for our deliberate choices."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*is an invalid.*dataloader.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+
+
+def fit(
+    model: ModelConfig,
+    train: TrainConfig,
+    data: Split | PreparedData,
+    protocol: str = "validation",
+    *,
+    callbacks: Sequence[pl.Callback] = (),
+    logger: Any = False,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    accelerator: str = "cpu",
+    ckpt_path: str | None = None,
+    eval_every: int | None = None,
+) -> FitResult:
+    """Train `model` with `train` on `data` and evaluate it.
+
+    protocol "validation": train on train, evaluate validation every epoch (the sweep's);
+    protocol "test": train on train + validation, evaluate test after the last epoch (the
+    final numbers; evaluating test every epoch would invite peeking). eval_every overrides.
+    Raises `Diverged` when the loss becomes NaN or infinite.
+    """
+    prepared = data if isinstance(data, PreparedData) else PreparedData(data)
+    if protocol not in PREFIX:
+        raise ValueError(f"protocol must be 'validation' or 'test', got {protocol!r}")
+    quiet_lightning()
+    pl.seed_everything(train.seed, verbose=False)
+    datamodule = CaserDataModule(
+        prepared, model.L, model.T, train.neg_samples, train.batch_size, train.seed, protocol
+    )
+    module = CaserModule(
+        prepared.num_users, prepared.num_items, model, train, datamodule.eval_set, PREFIX[protocol]
+    )
+    every = eval_every or (1 if protocol == "validation" else train.epochs)
+    history = _History(on_epoch)
+    trainer = pl.Trainer(
+        max_epochs=train.epochs,
+        accelerator=accelerator,
+        devices=1,
+        logger=logger,
+        callbacks=[history, *callbacks],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        check_val_every_n_epoch=every,
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    wall = time.perf_counter() - start
+    return FitResult(
+        metrics=dict(module.last_eval),
+        history=history.rows,
+        num_params=sum(p.numel() for p in module.parameters()),
+        wall_time_s=wall,
+    )
+
+
+def _format_row(row: dict[str, float], epochs: int) -> str:
+    shown = [f"epoch {int(row['epoch']):>3}/{epochs}", f"loss {row['train/loss']:.4f}"]
+    shown += [f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("/map", "/prec@10", "/recall@10"))]
+    return "  ".join(shown + [f"({row['time_s']:.1f}s)"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m caser.train",
+        description="Train and evaluate one Caser configuration (Tang & Wang, WSDM 2018). "
+        "Defaults are the original implementation's.",
+    )
+    add_data_arguments(parser)
+    add_config_arguments(parser)
+    parser.add_argument("--split", choices=("validation", "test"), default="validation",
+                        help="validation: train on train, score validation every epoch; test: "
+                        "train on train+validation, score test at the end (default %(default)s)")
+    parser.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="cpu",
+                        help="where to train; auto uses a GPU when present (default %(default)s)")
+    parser.add_argument("--json", action="store_true",
+                        help="make the last line one JSON object of the final metrics")
+    args = parser.parse_args(argv)
+    from caser.datasets import load_split  # data readers are only needed when running
+
+    try:
+        model, train, data = configs_from_args(args)
+        loaded_at = time.perf_counter()
+        split = load_split(data)
+        print(f"data {data.spec}: {split.train.num_users} users, {split.train.num_items} items, "
+              f"loaded in {time.perf_counter() - loaded_at:.1f}s", file=sys.stderr)
+        result = fit(model, train, split, args.split, accelerator=args.accelerator,
+                     on_epoch=lambda row: print(_format_row(row, train.epochs), file=sys.stderr, flush=True))
+    except (DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Diverged as exc:
+        print(f"error: {exc}; try a smaller --lr", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    for k, v in result.metrics.items():
+        print(f"{k:<16} {v:.4f}")
+    print(f"{result.num_params} parameters, {result.epochs_run} epochs in {result.wall_time_s:.1f}s")
+    if args.json:
+        print(json.dumps(result.metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Training instances and negatives, built vectorised over all users at once.
+
+Caser trains on sliding windows of L inputs followed by T targets over each user's training
+sequence, step 1; a sequence shorter than L + T yields one window left-padded with item 0, as
+the original implementation does. For items 1..9, L=5, T=3 (window 8) the windows are
+[1..5] -> [6, 7, 8] and [2..6] -> [7, 8, 9]; the input for evaluation is [5, 6, 7, 8, 9].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from caser.sequences import Sequences, positions_within_user
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Aligned arrays, one row per window: the user, its L inputs and its T targets."""
+
+    users: np.ndarray  # (N,) int64
+    inputs: np.ndarray  # (N, L) int64
+    targets: np.ndarray  # (N, T) int64
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+def build_windows(seqs: Sequences, L: int, T: int) -> Windows:
+    """All sliding windows of length L + T (step 1) over every user's sequence."""
+    width = L + T
+    lengths = seqs.lengths
+    counts = np.maximum(lengths - width + 1, 1)
+    counts[lengths == 0] = 0  # a user with no training event has no window
+    users = np.repeat(np.arange(seqs.num_users, dtype=np.int64), counts)
+    j = positions_within_user(counts)  # window index within its user
+    starts = seqs.indptr[:-1][users]
+    pad = np.maximum(width - lengths, 0)[users]
+    # Offsets of each window's cells relative to the user's first event; negative = padding.
+    rel = j[:, None] + np.arange(width, dtype=np.int64)[None, :] - pad[:, None]  # (N, L+T)
+    padded_items = np.concatenate([[0], seqs.items])
+    cells = np.where(rel >= 0, starts[:, None] + rel + 1, 0)
+    rows = padded_items[cells]
+    return Windows(users=users, inputs=rows[:, :L], targets=rows[:, L:])
+
+
+def last_inputs(seqs: Sequences, L: int) -> np.ndarray:
+    """(num_users, L): each user's last L items, left-padded with 0: the input for evaluation."""
+    lengths = seqs.lengths
+    rel = lengths[:, None] - L + np.arange(L, dtype=np.int64)[None, :]  # (U, L)
+    padded_items = np.concatenate([[0], seqs.items])
+    cells = np.where(rel >= 0, seqs.indptr[:-1, None] + rel + 1, 0)
+    return padded_items[cells]
+
+
+class SeenItems:
+    """Membership test "has user u seen item i" for many pairs at once (sorted int64 keys)."""
+
+    def __init__(self, seqs: Sequences) -> None:
+        self.stride = seqs.num_items + 1
+        self.keys = np.unique(seqs.users() * self.stride + seqs.items)
+        self.num_items = seqs.num_items
+        self.counts = np.bincount(self.keys // self.stride, minlength=seqs.num_users)
+
+    def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        q = users * self.stride + items
+        pos = np.searchsorted(self.keys, q)
+        pos = np.minimum(pos, len(self.keys) - 1)
+        return self.keys[pos] == q if len(self.keys) else np.zeros(q.shape, dtype=bool)
+
+
+def sample_negatives(
+    seen: SeenItems, users: np.ndarray, n: int, rng: np.random.Generator, max_rounds: int = 64
+) -> np.ndarray:
+    """(len(users), n) items drawn uniformly, with replacement, from those the user has not seen.
+
+    Rejection sampling, vectorised: draw all, redraw only the rejected cells. A user who has
+    seen (almost) every item would loop for long, so after max_rounds the rest are left as drawn.
+    """
+    out = rng.integers(1, seen.num_items + 1, size=(len(users), n), dtype=np.int64)
+    u = np.broadcast_to(users[:, None], out.shape)
+    bad = seen.contains(u, out)
+    for _ in range(max_rounds):
+        if not bad.any():
+            break
+        idx = np.nonzero(bad)
+        redraw = rng.integers(1, seen.num_items + 1, size=len(idx[0]), dtype=np.int64)
+        out[idx] = redraw
+        bad[idx] = seen.contains(u[idx], redraw)
+    return out
