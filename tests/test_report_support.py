@@ -11,7 +11,9 @@ from typing import Any, Callable
 
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState, create_trial
+from sqlalchemy import event
 
 ACTS = ["relu", "tanh", "sigm", "iden"]
 SPACE = {
@@ -39,6 +41,21 @@ MAX_EPOCHS = 10
 
 def storage(tmp_path: Path, name: str = "demo") -> str:
     return f"sqlite:///{tmp_path / f'{name}.db'}"
+
+
+def rdb(tmp_path: Path, name: str = "demo") -> RDBStorage:
+    """The SQLite storage of `storage()`, without fsync: adding 70 trials takes 0.2 s, not 6."""
+    rdb_storage = RDBStorage(storage(tmp_path, name))
+
+    def no_sync(conn: Any, _record: Any) -> None:
+        cursor = conn.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.execute("PRAGMA journal_mode=MEMORY")
+        cursor.close()
+
+    event.listen(rdb_storage.engine, "connect", no_sync)
+    rdb_storage.engine.dispose()  # connections opened before the listener keep syncing
+    return rdb_storage
 
 
 def sample(rng: random.Random) -> dict[str, Any]:
@@ -88,7 +105,7 @@ def make_study(
     """A study like the sweep writes: a default trial first, then n sampled trials, about a
     third pruned; with extra_states also one failed, one running and one waiting trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, storage=storage(tmp_path, name),
+    study = optuna.create_study(study_name=name, storage=rdb(tmp_path, name),
                                 direction="maximize")
     study.set_user_attr("metric", "val/map")
     study.set_user_attr("direction", "maximize")

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
@@ -124,6 +125,8 @@ def slice_plot(view: StudyView, path: Path) -> Path | None:
             xs = [p[0] for p in pts]
             if isinstance(dist, (FloatDistribution, IntDistribution)) and dist.log:
                 ax.set_xscale("log")
+            elif isinstance(dist, IntDistribution):
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         sc = ax.scatter(xs, [p[1] for p in pts], c=[p[2] for p in pts], cmap="viridis", s=12)
         ax.set_xlabel(name)
         if i % cols == 0:

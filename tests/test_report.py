@@ -1,0 +1,197 @@
+"""The report's sections on hand-made studies: counts, best table, edges, importances, effects,
+reproduce command, valid markdown, determinism. No training anywhere."""
+from __future__ import annotations
+
+import math
+import re
+import statistics
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from search.errors import StudyError
+from search.report import StudyView, render
+from search.report.best import edge_flags, shown_trials
+from search.report.effects import effect_rows
+from search.report.importance import compute_importances, importance_section
+from search.report.reproduce import fallback_command_line
+
+try:
+    from test_report_support import DEFAULTS, SPACE, make_study, rdb
+except ImportError:  # tests/ imported as a package
+    from tests.test_report_support import DEFAULTS, SPACE, make_study, rdb
+
+SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+$")
+
+
+def tables(markdown: str) -> list[list[str]]:
+    """Every markdown table: runs of consecutive lines starting with a pipe."""
+    found, current = [], []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            found.append(current)
+            current = []
+    return found
+
+
+def cells(row: str) -> int:
+    return len(re.split(r"(?<!\\)\|", row)) - 2
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> optuna.Study:
+    return make_study(tmp_path_factory.mktemp("study"), n=30)
+
+
+@pytest.fixture(scope="module")
+def markdown(study) -> str:
+    return render(study, top_k=3, storage="sqlite:///runs/demo.db")
+
+
+def test_every_table_is_valid_markdown(markdown):
+    found = tables(markdown)
+    assert len(found) >= 6
+    for table in found:
+        assert SEPARATOR.match(table[1]), table[:2]
+        width = cells(table[0])
+        assert all(cells(row) == width for row in table), table
+
+
+def test_render_is_deterministic(study, markdown):
+    assert render(study, top_k=3, storage="sqlite:///runs/demo.db") == markdown
+
+
+def test_summary_counts_states_and_the_compute_pruning_saved(study, markdown):
+    view = StudyView.of(study)
+    finished = [t for t in view.trials if t.state.is_finished()]
+    trained = sum(t.user_attrs.get("epochs_run", len(t.intermediate_values)) for t in finished)
+    saved = 1 - trained / (10 * len(finished))
+    n_complete = len(view.by_state(TrialState.COMPLETE))
+    n_pruned = len(view.by_state(TrialState.PRUNED))
+    assert f"({n_complete} complete, {n_pruned} pruned, 1 failed, 1 running, 1 waiting)" in markdown
+    assert f"{trained} of {10 * len(finished)}" in markdown
+    assert f"| compute saved by pruning | {100 * saved:.1f}%" in re.sub(r" +", " ", markdown)
+    assert "still going: 1 running and 1 waiting" in markdown
+
+
+def test_storage_password_is_never_printed(study):
+    from search.storage import redact
+
+    text = render(study, storage=redact("postgresql://me:secret@db/optuna"))
+    assert "secret" not in text and "me:***@db" in text
+
+
+def test_best_table_lists_top_k_in_order_with_every_parameter_and_metric(study, markdown):
+    best = StudyView.of(study).ranked()[:3]
+    hp = next(t for t in tables(markdown) if "ac_conv" in t[0])
+    for name in SPACE:
+        assert f" {name} " in hp[0]
+    for rank, (row, trial) in enumerate(zip(hp[2:], best), start=1):
+        assert row.startswith(f"| {rank} ")
+        assert f" {trial.number} " in row
+    metrics = next(t for t in tables(markdown) if "NDCG@10" in t[0])
+    for col in ("MAP", "P@1", "P@5", "P@10", "R@1", "R@5", "R@10", "best epoch", "parameters"):
+        assert f" {col} " in metrics[0]
+    assert f"{best[0].value:.4f}" in metrics[2]
+
+
+def test_default_trial_is_shown_and_marked_even_outside_top_k(tmp_path):
+    # The default scores worst here, so only the "always show it" rule brings it in.
+    study = make_study(tmp_path, n=12, value=lambda p, rng: 0.0 if p == DEFAULTS else rng.random())
+    view = StudyView.of(study)
+    assert view.default_trial().number not in [t.number for t in view.ranked()[:2]]
+    shown = shown_trials(view, 2)
+    assert len(shown) == 3 and shown[-1].user_attrs["is_default"]
+    assert "| 0 (default) |" in re.sub(r" +", " ", render(study, top_k=2))
+
+
+def test_best_value_at_the_edge_of_its_range_is_flagged(tmp_path):
+    study = optuna.create_study(storage=rdb(tmp_path), study_name="edge", direction="maximize")
+    dists = {"lr": SPACE["lr"], "L": SPACE["L"]}
+    for lr, L, v in [(1e-2, 5, 0.9), (1e-3, 4, 0.5), (1e-4, 6, 0.1)]:
+        study.add_trial(create_trial(value=v, params={"lr": lr, "L": L}, distributions=dists))
+    flags = {r["parameter"]: r["flag"] for r in edge_flags(StudyView.of(study))}
+    assert "HIGH edge" in flags["lr"] and flags["L"] == ""
+
+
+def test_the_one_parameter_that_matters_ranks_first_under_both_evaluators(tmp_path):
+    def value(p, rng):
+        # lr alone moves the metric; the rest add noise a thousand times smaller.
+        return -((math.log10(p["lr"]) + 3) ** 2) + 1e-4 * (p["d"] / 128 + rng.random())
+
+    study = make_study(tmp_path, n=70, value=value, pruned_every=10**6, extra_states=False)
+    imp = compute_importances(StudyView.of(study))
+    assert imp.n_complete == 71 and not imp.errors
+    for name in ("PED-ANOVA", "fANOVA"):
+        assert max(imp.values[name], key=imp.values[name].get) == "lr", name
+    row = next(line for line in importance_section(imp).splitlines() if line.startswith("| lr "))
+    assert re.sub(r" +", " ", row).count("| 1 |") == 2
+
+
+def test_importances_say_so_with_too_few_complete_trials(tmp_path):
+    study = make_study(tmp_path, n=1, default=True, extra_states=False)
+    text = render(study)
+    assert "Too few complete trials (2; need 3)" in text
+
+
+def test_importances_warn_when_most_trials_were_pruned(tmp_path):
+    study = make_study(tmp_path, n=20, pruned_every=2, default=False, extra_states=False)
+    for epochs in (1, 2):
+        study.add_trial(create_trial(state=TrialState.PRUNED, params={"L": 3},
+                                     distributions={"L": SPACE["L"]},
+                                     intermediate_values={e: 0.01 for e in range(epochs)}))
+    assert "Most trials were pruned" in importance_section(compute_importances(StudyView.of(study)))
+
+
+def test_effects_group_categoricals_per_value_with_best_and_median(study):
+    view = StudyView.of(study)
+    rows = [r for r in effect_rows(view) if r["parameter"] == "ac_conv"]
+    for row in rows:
+        values = [t.value for t in view.ranked() if t.params["ac_conv"] == row["value"]]
+        assert row["trials"] == str(len(values))
+        assert row["best"] == f"{max(values):.4f}"
+        assert row["median"] == f"{statistics.median(values):.4f}"
+    assert sum(int(r["trials"]) for r in rows) == len(view.ranked())
+
+
+def test_effects_bin_continuous_parameters_by_quantile(study):
+    rows = [r for r in effect_rows(StudyView.of(study)) if r["parameter"] == "lr"]
+    assert len(rows) == 4 and all(".." in r["value"] for r in rows)
+
+
+def test_reproduce_command_holds_every_config_field_and_the_best_epoch(study, markdown):
+    best = StudyView.of(study).ranked()[0]
+    command = re.search(r"```bash\n(.*)\n```", markdown).group(1)
+    assert command.startswith("python -m caser.train")
+    assert f"--epochs {best.user_attrs['best_epoch']}" in command
+    assert f"--ac-conv {best.params['ac_conv']}" in command and command.endswith("--split test")
+
+
+def test_fallback_command_line_names_every_flag():
+    from caser.config import DataConfig, ModelConfig, TrainConfig
+
+    command = fallback_command_line(ModelConfig(), TrainConfig(), DataConfig(spec="ml-100k"))
+    for flag in ("--data ml-100k", "--L 5", "--T 3", "--d 50", "--nv 4", "--nh 16",
+                 "--ac-conv relu", "--ac-fc relu", "--dropout 0.5", "--lr 0.001", "--l2 1e-06",
+                 "--neg-samples 3", "--batch-size 512", "--epochs 20", "--seed 1234",
+                 "--split test"):
+        assert flag in command
+
+
+def test_study_without_complete_trial_is_a_study_error(tmp_path):
+    study = optuna.create_study(storage=rdb(tmp_path), study_name="empty")
+    study.add_trial(create_trial(state=TrialState.PRUNED, params={"L": 3},
+                                 distributions={"L": SPACE["L"]}, intermediate_values={0: 0.1}))
+    with pytest.raises(StudyError, match="no complete trial yet \\(1 pruned\\)"):
+        render(study)
+
+
+def test_rendering_never_changes_the_study(study):
+    before = [(t.number, t.state, t.value, t.user_attrs) for t in study.get_trials()]
+    attrs_before = dict(study.user_attrs)
+    render(study)
+    assert [(t.number, t.state, t.value, t.user_attrs) for t in study.get_trials()] == before
+    assert study.user_attrs == attrs_before
