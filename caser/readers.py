@@ -105,11 +105,38 @@ def _read_columns(path: Path, format: str) -> Sequences:
 
     users, user_ids = dense_ids(frame[0].to_numpy())
     items, item_ids = dense_ids(frame[1].to_numpy())
-    if timestamps is None:
-        order = np.argsort(users, kind="stable")
-    else:
-        order = np.lexsort((timestamps, users))  # lexsort is stable: ties keep file order
+    order = stable_argsort(users if timestamps is None else _user_time_key(users, timestamps))
     return build_sequences(users[order], items[order] + 1, user_ids, with_padding(item_ids))
+
+
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """`np.argsort(keys, kind="stable")` for non-negative integer keys, several times faster.
+
+    LSD radix sort by 16-bit digits: numpy's stable sort of 16-bit integers is a radix sort,
+    while for int64 it falls back to timsort (1.4 s for 5M keys against ~0.2 s per pass here).
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    order = np.arange(len(keys), dtype=np.int64)
+    top = int(keys.max()) if len(keys) else 0
+    shift = 0
+    while True:
+        digit = ((keys[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+        if top >> shift == 0:
+            return order
+
+
+def _user_time_key(users: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+    """One non-negative int64 per event that orders by (user, timestamp)."""
+    if timestamps.dtype.kind in "iu":
+        offset = timestamps.astype(np.int64) - timestamps.min()
+        span = int(offset.max()) + 1
+        if span * (int(users.max()) + 1) < 2**62:
+            return users * span + offset
+    # Fractional or very wide timestamps: rank them first (slower, sort-based).
+    _, rank = np.unique(timestamps, return_inverse=True)
+    return users * (int(rank.max()) + 1) + rank.reshape(-1)
 
 
 def dense_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

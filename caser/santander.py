@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from caser.errors import DataError
-from caser.readers import build_sequences
+from caser.readers import build_sequences, stable_argsort
 from caser.sequences import Sequences
 
 PRODUCT_PATTERN = re.compile(r"^ind_.+_ult1$")
@@ -60,7 +60,9 @@ def acquisitions(
     customers: np.ndarray, months: np.ndarray, bits: np.ndarray, products: list[str]
 ) -> Sequences:
     """Sequences of acquired products from per-row (customer, month, packed ownership bits)."""
-    order = np.lexsort((months, customers))
+    span = int(months.max() - months.min()) + 1
+    key = (customers - customers.min()) * span + (months - months.min())
+    order = stable_argsort(key)  # by (customer, month); duplicates keep file order
     customers, bits = customers[order], bits[order]
     first = np.ones(len(customers), dtype=bool)
     first[1:] = customers[1:] != customers[:-1]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from caser.errors import DataError
-from caser.readers import detect_format, read_interactions
+from caser.readers import detect_format, read_interactions, stable_argsort
 
 
 def write(tmp_path: Path, text: str, name: str = "data.txt") -> Path:
@@ -152,3 +152,14 @@ def test_indptr_and_items_are_int64(tmp_path):
     seqs = read_interactions(write(tmp_path, "1 2\n2 2\n"))
     assert seqs.indptr.dtype == np.int64 and seqs.items.dtype == np.int64
     assert seqs.indptr.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("high", [1, 300, 70_000, 2**40, 2**62])
+def test_stable_argsort_matches_numpy_stable_sort(high):
+    keys = np.random.default_rng(high).integers(0, high, size=5000)
+    assert np.array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
+
+
+def test_fractional_timestamps_sort_too(tmp_path):
+    path = write(tmp_path, "1 5 1 2.5\n1 6 1 0.5\n1 7 1 1.5e0\n1 8 1 0.5\n")
+    assert read_interactions(path).item_ids[read_interactions(path).user(0)].tolist() == [6, 8, 7, 5]
