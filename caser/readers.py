@@ -103,6 +103,7 @@ def _read_columns(path: Path, format: str) -> Sequences:
             field = split(text)[3]
             raise DataError(f"{path}: line {lineno}: timestamp {field!r} is not a number")
 
+    _reject_header(path, frame)
     users, user_ids = dense_ids(frame[0].to_numpy())
     items, item_ids = dense_ids(frame[1].to_numpy())
     order = stable_argsort(users if timestamps is None else _user_time_key(users, timestamps))
@@ -171,6 +172,18 @@ def build_sequences(
         user_ids=user_ids,
         item_ids=item_ids,
     )
+
+
+def _reject_header(path: Path, frame: pd.DataFrame) -> None:
+    """A text first row above numeric ids is a header: read as data it would be a fake event."""
+    for column in (0, 1):
+        values = frame[column]
+        if values.dtype.kind in "iuf" or len(values) < 2:
+            continue
+        numeric = pd.to_numeric(values, errors="coerce").notna().to_numpy()
+        if not numeric[0] and numeric[1:].all():
+            lineno, text = _nth_data_line(path, 0)
+            raise DataError(f"{path}: line {lineno}: looks like a header ({text!r}); remove it")
 
 
 def _split_ratings_dat(text: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Readers: each format, auto-detection, dense ids, time order, and one-line errors with line numbers."""
+"""Readers: each format, auto-detection, dense ids, time order, one-line errors naming lines."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -162,4 +162,11 @@ def test_stable_argsort_matches_numpy_stable_sort(high):
 
 def test_fractional_timestamps_sort_too(tmp_path):
     path = write(tmp_path, "1 5 1 2.5\n1 6 1 0.5\n1 7 1 1.5e0\n1 8 1 0.5\n")
-    assert read_interactions(path).item_ids[read_interactions(path).user(0)].tolist() == [6, 8, 7, 5]
+    seqs = read_interactions(path)
+    assert seqs.item_ids[seqs.user(0)].tolist() == [6, 8, 7, 5]
+
+
+def test_header_line_above_numeric_ids_is_rejected_not_read_as_an_event(tmp_path):
+    path = write(tmp_path, "\nuser item rating\n1 2 5\n1 3 4\n")
+    with pytest.raises(DataError, match=r"line 2: looks like a header \('user item rating'\)"):
+        read_interactions(path)

@@ -45,7 +45,8 @@ def write_csv(path: Path, rows=ROWS, date_override: dict[int, str] | None = None
     for r, (date, customer, owned) in enumerate(rows):
         date = (date_override or {}).get(r, date)
         flags = ["" if f"{short(p)}?" in owned else str(int(short(p) in owned)) for p in PRODUCTS]
-        lines.append(",".join([date, str(customer), "N", "ES", *flags[:12], "V", " 35", *flags[12:]]))
+        row = [date, str(customer), "N", "ES", *flags[:12], "V", " 35", *flags[12:]]
+        lines.append(",".join(row))
     path.write_text("\n".join(lines) + "\n")
     return path
 

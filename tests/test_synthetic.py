@@ -1,4 +1,4 @@
-"""Synthetic data: deterministic, sized on request, flat popularity, and real sequential structure."""
+"""Synthetic data: deterministic, sized on request, flat popularity, real sequential structure."""
 from __future__ import annotations
 
 import numpy as np
