@@ -14,15 +14,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import optuna
 
 from search.errors import StudyError
-from search.report.final import TrainFn, caser_train_fn, run_final
-from search.report.render import DEFAULT_TOP_K, render
 from search.report.view import StudyView
 from search.storage import load_existing_study, redact, storage_url
+
+# render and final are imported in main, after the study loads: they pull in matplotlib, scipy and
+# scikit-learn (seconds), which --help and the one-line errors should not wait for.
+DEFAULT_TOP_K = 5
 
 PLOTS_DIRNAME = "plots"
 
@@ -73,7 +75,7 @@ def plots_dir(args: argparse.Namespace) -> Path | None:
     return args.out.parent / PLOTS_DIRNAME if args.out is not None else None
 
 
-def main(argv: Sequence[str] | None = None, train_fn: TrainFn | None = None) -> int:
+def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) -> int:
     """Run the CLI; `train_fn` replaces caser's training in the final evaluation (tests)."""
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -84,12 +86,13 @@ def main(argv: Sequence[str] | None = None, train_fn: TrainFn | None = None) -> 
             raise StudyError(f"--final-epochs must be at least 1, got {args.final_epochs}")
         name = study_name(args.study)
         url = storage_url(name, args.storage)
-        study = load_existing_study(name, url)
-        view = StudyView.of(study, redact(url))
+        view = StudyView.of(load_existing_study(name, url), redact(url))
+        view.require_complete()
+        from search.report.final import caser_train_fn, run_final
+        from search.report.render import render
+
         final = None
         if args.final_seeds is not None:
-            if not view.ranked():
-                raise StudyError(f"study {name!r} has no complete trial yet")
             final = run_final(
                 view, args.top, args.final_seeds, train_fn or caser_train_fn(),
                 final_epochs=args.final_epochs, refresh=args.refresh,

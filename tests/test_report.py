@@ -11,7 +11,8 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from search.errors import StudyError
-from search.report import StudyView, render
+from search.report.render import render
+from search.report.view import StudyView
 from search.report.best import edge_flags, shown_trials
 from search.report.effects import effect_rows
 from search.report.importance import compute_importances, importance_section

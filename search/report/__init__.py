@@ -1,11 +1,8 @@
 """The study report: a snapshot of an Optuna study rendered as markdown, one module per section.
 
-`render(view, ...)` is pure (study in, markdown out); `report.py` at the repository root is the
-CLI around it:  python report.py --study default --out REPORT.md
+`search.report.render.render(study, ...)` is pure (study in, markdown out); `report.py` at the
+repository root is the CLI around it:  python report.py --study default --out REPORT.md
+
+Nothing is imported here, so that `report.py --help` and its one-line errors need not load
+matplotlib, scipy and scikit-learn first.
 """
-from __future__ import annotations
-
-from search.report.render import render
-from search.report.view import StudyView
-
-__all__ = ["StudyView", "render"]

@@ -21,7 +21,7 @@ from search.report.reproduce import reproduce_section
 from search.report.summary import summary_section
 from search.report.view import StudyView
 
-DEFAULT_TOP_K = 5
+DEFAULT_TOP_K = 5  # report.py repeats it, to keep --help free of heavy imports
 
 
 def render(
@@ -41,14 +41,7 @@ def render(
     view = study if isinstance(study, StudyView) else StudyView.of(study, storage)
     if top_k < 1:
         raise StudyError(f"--top must be at least 1, got {top_k}")
-    if not view.ranked():
-        states = ", ".join(
-            f"{sum(t.state == s for t in view.trials)} {s.name.lower()}"
-            for s in sorted({t.state for t in view.trials}, key=lambda s: s.value)
-        )
-        raise StudyError(
-            f"study {view.name!r} has no complete trial yet ({states or 'no trials'})"
-        )
+    view.require_complete()
     imp = compute_importances(view)
     sections = [
         f"# Caser hyperparameter study: {view.name}",

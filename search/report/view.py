@@ -15,6 +15,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from caser.config import DataConfig, ModelConfig, TrainConfig, configs_from_params, field_names
+from search.errors import StudyError
 
 # The validation metrics a trial stores (its own objective among them), in reading order.
 VAL_METRICS = (
@@ -97,6 +98,16 @@ class StudyView:
         done = [t for t in self.by_state(TrialState.COMPLETE) if _finite(t.value)]
         sign = -1.0 if self.maximize else 1.0
         return sorted(done, key=lambda t: (sign * t.value, t.number))
+
+    def require_complete(self) -> None:
+        """Raise StudyError naming the trial states when no trial is complete yet."""
+        if self.ranked():
+            return
+        states = ", ".join(
+            f"{sum(t.state == s for t in self.trials)} {s.name.lower()}"
+            for s in sorted({t.state for t in self.trials}, key=lambda s: s.value)
+        )
+        raise StudyError(f"study {self.name!r} has no complete trial yet ({states or 'no trials'})")
 
     def default_trial(self) -> FrozenTrial | None:
         """The enqueued trial holding the original defaults (first one, if enqueued twice)."""

@@ -1,0 +1,96 @@
+"""report.py as users run it: errors are one line and a non-zero exit (through a real
+subprocess), --help names every flag, --out writes markdown with plots linked beside it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+import report
+
+try:
+    from test_report_support import make_study, rdb, storage
+except ImportError:  # tests/ imported as a package
+    from tests.test_report_support import make_study, rdb, storage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "report.py"), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_unknown_study_name_lists_the_studies_that_exist(tmp_path):
+    for name in ("alpha", "beta"):
+        optuna.create_study(study_name=name, storage=rdb(tmp_path, "shared"))
+    proc = run_cli("--study", "gamma", "--storage", storage(tmp_path, "shared"))
+    assert_one_line_error(proc, "no study 'gamma'", "alpha, beta")
+
+
+def test_missing_storage_is_one_line(tmp_path):
+    proc = run_cli("--study", "nowhere", "--storage", storage(tmp_path, "nowhere"))
+    assert_one_line_error(proc, "no storage at", "nowhere.db")
+
+
+def test_study_without_complete_trial_is_one_line(tmp_path):
+    make_study(tmp_path, name="fresh", n=2, pruned_every=1, default=False)
+    proc = run_cli("--study", "studies/fresh.toml", "--storage", storage(tmp_path, "fresh"))
+    assert_one_line_error(proc, "'fresh' has no complete trial yet", "2 pruned")
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--study", "--storage", "--out", "--plots", "--no-plots", "--top",
+                 "--final-seeds", "--final-epochs", "--refresh"):
+        assert flag in text
+
+
+def test_study_file_path_names_the_study_by_its_stem():
+    assert report.study_name("studies/ml100k.toml") == "ml100k"
+    assert report.study_name("ml100k.toml") == "ml100k"
+    assert report.study_name("default") == "default"
+
+
+def test_out_writes_markdown_and_plots_beside_it(tmp_path, capsys):
+    make_study(tmp_path, name="demo", n=12)
+    out = tmp_path / "reports" / "REPORT.md"
+    code = report.main(["--study", "demo", "--storage", storage(tmp_path), "--out", str(out),
+                        "--top", "2"])
+    assert code == 0 and capsys.readouterr().out == ""
+    text = out.read_text()
+    for png in ("history", "importances", "curves", "slice"):
+        assert (out.parent / "plots" / f"{png}.png").stat().st_size > 10_000
+        assert f"](plots/{png}.png)" in text
+
+
+def test_stdout_without_plots_and_twice_the_same(tmp_path, capsys):
+    make_study(tmp_path, name="demo", n=12)
+    args = ["--study", "demo", "--storage", storage(tmp_path)]
+    assert report.main(args) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("# Caser hyperparameter study: demo") and "## Plots" not in first
+    assert report.main(args) == 0
+    assert capsys.readouterr().out == first
+
+
+def test_refresh_without_final_seeds_is_refused(tmp_path, capsys):
+    assert report.main(["--refresh", "--storage", storage(tmp_path)]) == 1
+    assert "only apply with --final-seeds" in capsys.readouterr().err
