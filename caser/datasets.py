@@ -46,7 +46,13 @@ def load_sequences(cfg: DataConfig, cache_dir: Path | None = None) -> Sequences:
     elif cfg.spec == "ml-100k":
         seqs = read_interactions(ml100k_path(cache_dir), "movielens")
     else:
-        seqs = read_interactions(Path(cfg.spec).expanduser(), cfg.format)
+        path = Path(cfg.spec).expanduser()
+        if not path.exists():
+            raise DataError(
+                f"data spec {cfg.spec!r}: no such file, and not a known dataset "
+                "(synthetic, synthetic:users=..,items=..,interactions=.., ml-100k)"
+            )
+        seqs = read_interactions(path, cfg.format)
     seqs = kcore(seqs, cfg.min_user_interactions, cfg.min_item_interactions)
     if seqs.num_users == 0:
         raise DataError(

@@ -109,6 +109,11 @@ def test_file_spec_reads_with_cfg_format_then_filters(tmp_path):
     assert seqs.to_lists() == [[1, 2], [1, 2, 3]]
 
 
+def test_unknown_spec_is_neither_a_dataset_nor_a_file(tmp_path):
+    with pytest.raises(DataError, match=r"'ml-1m': no such file, and not a known dataset"):
+        load_sequences(DataConfig(spec="ml-1m"))
+
+
 def test_nothing_left_after_filtering_is_a_data_error(tmp_path):
     path = tmp_path / "pairs.txt"
     path.write_text("1 a\n2 b\n")
