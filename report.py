@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import optuna
 
+from caser.errors import DataError
 from search.errors import StudyError
 from search.report.view import StudyView
 from search.storage import load_existing_study, redact, storage_url
@@ -95,12 +96,12 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
         if args.final_seeds is not None:
             final = run_final(
                 view, args.top, args.final_seeds, train_fn or caser_train_fn(),
-                final_epochs=args.final_epochs, refresh=args.refresh,
+                final_epochs=args.final_epochs, refresh=args.refresh, progress=sys.stderr,
             )
         link_base = args.out.parent if args.out is not None else None
         markdown = render(view, top_k=args.top, plots_dir=plots_dir(args),
                           link_base=link_base, final=final)
-    except StudyError as exc:
+    except (StudyError, DataError) as exc:
         print(f"report.py: error: {exc}", file=sys.stderr)
         return 1
     if args.out is None:

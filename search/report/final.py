@@ -7,7 +7,6 @@ The training function is injectable: tests pass a cheap fake, the CLI passes `ca
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, TextIO
@@ -83,9 +82,12 @@ def run_final(
     train_fn: TrainFn,
     final_epochs: int | None = None,
     refresh: bool = False,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
 ) -> FinalResults:
-    """Train what is not cached (everything with `refresh`), store it, return all results."""
+    """Train what is not cached (everything with `refresh`), store it, return all results.
+
+    progress: where to write a line per training (report.py passes stderr); None is silent.
+    """
     if seeds < 1:
         raise StudyError(f"--final-seeds must be at least 1, got {seeds}")
     if view.study is None:

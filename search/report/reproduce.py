@@ -8,15 +8,16 @@ from dataclasses import replace
 from caser.config import DataConfig, ModelConfig, TrainConfig
 from search.report.view import StudyView
 
-# Flag order of `python -m caser.train`, used only when caser.train.command_line is missing.
+# Flag order of `python -m caser.train`, used only when caser.arguments.command_line is missing.
 MODEL_FLAGS = ("L", "T", "d", "nv", "nh", "ac_conv", "ac_fc", "dropout")
 TRAIN_FLAGS = ("lr", "l2", "neg_samples", "batch_size", "epochs", "seed")
 
 
 def command_line(model: ModelConfig, train: TrainConfig, data: DataConfig) -> str:
-    """caser.train's own command line when it has one, else the same flags built here."""
+    """caser's own command line (caser.arguments) when it has one, else the flags built here."""
     try:
-        from caser.train import command_line as caser_command_line
+        # caser.arguments, not caser.train: the same function without importing torch.
+        from caser.arguments import command_line as caser_command_line
     except ImportError:
         return fallback_command_line(model, train, data)
     return caser_command_line(model, train, data, split="test")
