@@ -98,6 +98,8 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
                 view, args.top, args.final_seeds, train_fn or caser_train_fn(),
                 final_epochs=args.final_epochs, refresh=args.refresh, progress=sys.stderr,
             )
+            print(f"final evaluation: {final.trained} runs trained, {final.cached} cached",
+                  file=sys.stderr)
         link_base = args.out.parent if args.out is not None else None
         markdown = render(view, top_k=args.top, plots_dir=plots_dir(args),
                           link_base=link_base, final=final)

@@ -72,7 +72,8 @@ def test_summary_counts_states_and_the_compute_pruning_saved(study, markdown):
     saved = 1 - trained / (10 * len(finished))
     n_complete = len(view.by_state(TrialState.COMPLETE))
     n_pruned = len(view.by_state(TrialState.PRUNED))
-    assert f"({n_complete} complete, {n_pruned} pruned, 1 failed, 1 running, 1 waiting)" in markdown
+    states = f"({n_complete} complete, {n_pruned} pruned, 1 failed, 1 running, 1 waiting)"
+    assert states in markdown
     assert f"{trained} of {10 * len(finished)}" in markdown
     assert f"| compute saved by pruning | {100 * saved:.1f}%" in re.sub(r" +", " ", markdown)
     assert "still going: 1 running and 1 waiting" in markdown
@@ -144,7 +145,8 @@ def test_importances_warn_when_most_trials_were_pruned(tmp_path):
         study.add_trial(create_trial(state=TrialState.PRUNED, params={"L": 3},
                                      distributions={"L": SPACE["L"]},
                                      intermediate_values={e: 0.01 for e in range(epochs)}))
-    assert "Most trials were pruned" in importance_section(compute_importances(StudyView.of(study)))
+    text = importance_section(compute_importances(StudyView.of(study)))
+    assert "Most trials were pruned" in text
 
 
 def test_effects_group_categoricals_per_value_with_best_and_median(study):

@@ -36,7 +36,9 @@ def _name(trial: FrozenTrial) -> str:
 
 def _rank(view: StudyView, trial: FrozenTrial) -> str:
     numbers = [t.number for t in view.ranked()]
-    return str(numbers.index(trial.number) + 1) if trial.number in numbers else trial.state.name.lower()
+    if trial.number in numbers:
+        return str(numbers.index(trial.number) + 1)
+    return trial.state.name.lower()
 
 
 def best_section(view: StudyView, top_k: int) -> str:

@@ -7,7 +7,7 @@ best alone rewards the value that was simply sampled most often.
 from __future__ import annotations
 
 import pandas as pd
-from optuna.distributions import CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from search.report import fmt
 from search.report.view import StudyView
@@ -49,7 +49,9 @@ def effect_rows(view: StudyView) -> list[dict[str, str]]:
     return rows
 
 
-def _by_value(frame: pd.DataFrame, name: str, categorical: bool, dist) -> list[tuple[str, pd.Series]]:
+def _by_value(
+    frame: pd.DataFrame, name: str, categorical: bool, dist: BaseDistribution | None
+) -> list[tuple[str, pd.Series]]:
     if categorical:
         # The study's own order of choices, so "relu" comes where the study file put it.
         values = [c for c in dist.choices if (frame["x"] == c).any()]

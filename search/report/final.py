@@ -114,7 +114,8 @@ def run_final(
             start = time.perf_counter()
             if progress:
                 print(
-                    f"[final {done}/{len(todo)}] {cand.label}, seed {seed}, {cand.epochs} epochs ...",
+                    f"[final {done}/{len(todo)}] {cand.label}, seed {seed}, "
+                    f"{cand.epochs} epochs ...",
                     file=progress,
                     flush=True,
                 )
@@ -138,7 +139,9 @@ def caser_train_fn() -> TrainFn:
         from caser.datasets import load_split
         from caser.train import fit
     except ImportError as exc:
-        raise StudyError(f"the final evaluation needs caser.train.fit and caser.datasets: {exc}") from None
+        raise StudyError(
+            f"the final evaluation needs caser.train.fit and caser.datasets: {exc}"
+        ) from None
     splits: dict[DataConfig, object] = {}
 
     def train_fn(model: ModelConfig, train: TrainConfig, data: DataConfig) -> Mapping[str, float]:
@@ -160,10 +163,12 @@ def final_section(res: FinalResults) -> str:
         f"## Final evaluation on test ({n} seed{'s' if n != 1 else ''}: "
         f"{', '.join(map(str, res.seeds))}; trained on train+validation)"
     )
+    # How many runs came from the cache goes to stderr, not here: the markdown must not change
+    # between a first run and a cached second one.
     lead = (
-        f"Each configuration is retrained with the same seeds for the epochs its trial chose "
-        f"(best epoch) and evaluated once on test. {res.trained} runs trained now, "
-        f"{res.cached} read from the study's cache (`final/...` user attributes)."
+        "Each configuration is retrained with the same seeds for the epochs its trial chose "
+        "(best epoch, unless --final-epochs) and evaluated once on test. Per-seed results are "
+        "cached in the study's user attributes (`final/<trial>/seed_<s>/epochs_<e>`)."
     )
     mean_rows, ci_rows = [], []
     for cand in res.candidates:

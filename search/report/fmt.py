@@ -63,7 +63,9 @@ def _cell(x: Any) -> str:
     return str(x).replace("|", "\\|").replace("\n", " ")
 
 
-def table(rows: Sequence[dict[str, Any]] | pd.DataFrame, columns: Iterable[str] | None = None) -> str:
+def table(
+    rows: Sequence[dict[str, Any]] | pd.DataFrame, columns: Iterable[str] | None = None
+) -> str:
     """A GitHub markdown table from already-formatted rows (dicts keyed by column name)."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=columns)
     frame = frame.fillna("").astype(object).map(_cell)

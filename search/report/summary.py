@@ -44,7 +44,7 @@ def summary_section(view: StudyView) -> str:
         ("direction", view.direction.name.lower()),
         ("fixed", ", ".join(f"{k}={fmt.param(k, v)}" for k, v in sorted(view.fixed.items()))
          or "(nothing fixed)"),
-        ("trials", f"{len(view.trials)} (" + ", ".join(f"{n} {k}" for k, n in counts.items()) + ")"),
+        ("trials", f"{len(view.trials)} ({', '.join(f'{n} {k}' for k, n in counts.items())})"),
         ("total trial time", fmt.seconds(sum(times)) if times else "(not recorded)"),
         ("mean trial time", fmt.seconds(sum(times) / len(times)) if times else "(not recorded)"),
     ]
@@ -65,7 +65,10 @@ def _compute_rows(view: StudyView, finished: list[FrozenTrial]) -> list[tuple[st
         return [("epochs trained", f"{trained} (no max_epochs recorded, so no budget to compare)")]
     budget = view.max_epochs * len(finished)
     rows = [
-        ("epochs trained", f"{trained} of {budget} ({view.max_epochs} x {len(finished)} finished trials)"),
+        (
+            "epochs trained",
+            f"{trained} of {budget} ({view.max_epochs} x {len(finished)} finished trials)",
+        ),
     ]
     if budget:
         rows.append(("compute saved by pruning", fmt.percent(1 - trained / budget)))

@@ -107,7 +107,9 @@ class StudyView:
             f"{sum(t.state == s for t in self.trials)} {s.name.lower()}"
             for s in sorted({t.state for t in self.trials}, key=lambda s: s.value)
         )
-        raise StudyError(f"study {self.name!r} has no complete trial yet ({states or 'no trials'})")
+        raise StudyError(
+            f"study {self.name!r} has no complete trial yet ({states or 'no trials'})"
+        )
 
     def default_trial(self) -> FrozenTrial | None:
         """The enqueued trial holding the original defaults (first one, if enqueued twice)."""
