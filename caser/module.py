@@ -57,6 +57,7 @@ class CaserModule(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.log("train/loss", self.epoch_loss(), on_epoch=True)
+        self.log("step", float(self.current_epoch + 1))  # loggers plot against the epoch
 
     def on_validation_epoch_start(self) -> None:
         self._sums = {}
@@ -72,6 +73,7 @@ class CaserModule(pl.LightningModule):
         self.last_eval_epoch = self.current_epoch
         for k, v in self.last_eval.items():
             self.log(k, v, on_epoch=True, batch_size=n)
+        self.log("step", float(self.current_epoch + 1), batch_size=n)
 
     def epoch_loss(self) -> float:
         """Mean training loss of the current (or last) epoch."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 import warnings
@@ -126,7 +127,13 @@ def fit(
         check_val_every_n_epoch=every,
     )
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SystemExit as exc:
+        # Lightning turns Ctrl-C into sys.exit(1) and ignores SIGINT from then on: give the
+        # caller its KeyboardInterrupt back, and Ctrl-C its meaning.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt from exc
     wall = time.perf_counter() - start
     return FitResult(
         metrics=dict(module.last_eval),

@@ -1,0 +1,86 @@
+"""The objective: a trial -> a config -> a training through caser/ -> the best validation value.
+
+    params = suggest(trial, space)            # search/space.py
+    model, train = configs_from_params(...)   # caser/config.py
+    result = fit(model, train, data, callbacks=[pruning], logger=tensorboard)
+    record what the report needs; raise TrialPruned if the pruner stopped it; return the best.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+from caser.config import TrainConfig, configs_from_params
+from caser.data_module import PreparedData
+from caser.module import Diverged
+from caser.train import FitResult, fit
+from search.pruning import OptunaPruning
+from search.space import Infeasible, check_feasible, suggest
+from search.studyfile import StudySpec
+from search.tensorboard import trial_logger, write_hparams
+
+
+def make_objective(
+    spec: StudySpec,
+    data: PreparedData,
+    runs_dir: Path,
+    max_window: int | None,
+    accelerator: str = "cpu",
+) -> Callable[[optuna.Trial], float]:
+    """The function `study.optimize` calls once per trial."""
+
+    def objective(trial: optuna.Trial) -> float:
+        started = time.perf_counter()
+        params = {**spec.fixed, **suggest(trial, spec.space)}
+        try:
+            check_feasible(params, max_window)
+        except Infeasible as exc:
+            trial.set_user_attr("reason", str(exc))
+            raise optuna.TrialPruned(str(exc)) from None
+        model, train = configs_from_params(params, train=TrainConfig(epochs=spec.max_epochs, seed=spec.seed))
+        all_params = {**asdict(model), **asdict(train)}
+        logger = trial_logger(runs_dir, spec.name, trial.number)
+        pruning = OptunaPruning(trial, spec.metric)
+        try:
+            result = fit(model, train, data, "validation", callbacks=[pruning], logger=logger, accelerator=accelerator)
+        except Diverged as exc:
+            trial.set_user_attr("reason", f"diverged: {exc}")
+            write_hparams(logger, all_params, "FAIL", {}, 0)
+            raise
+        best = result.best(spec.metric) if spec.direction == "maximize" else _lowest(result, spec.metric)
+        state = "PRUNED" if pruning.pruned_at else "COMPLETE"
+        _record(trial, result, best, time.perf_counter() - started)
+        write_hparams(logger, all_params, state, best or {}, int(best["epoch"]) if best else 0)
+        if pruning.pruned_at:
+            reason = f"pruned after epoch {pruning.pruned_at}"
+            trial.set_user_attr("reason", reason)
+            raise optuna.TrialPruned(reason)
+        if best is None or not math.isfinite(best[spec.metric]):
+            raise Diverged(f"no finite {spec.metric} in {result.epochs_run} epochs")
+        return best[spec.metric]
+
+    return objective
+
+
+def _lowest(result: FitResult, monitor: str) -> dict[str, float] | None:
+    rows = [r for r in result.history if monitor in r]
+    return min(rows, key=lambda r: r[monitor]) if rows else None
+
+
+def _record(trial: optuna.Trial, result: FitResult, best: dict[str, float] | None, wall: float) -> None:
+    """The user attributes the report reads (see search/report)."""
+    attrs: dict[str, Any] = {
+        "epochs_run": result.epochs_run,
+        "wall_time_s": round(wall, 3),
+        "num_params": result.num_params,
+    }
+    if best is not None:
+        attrs["best_epoch"] = int(best["epoch"])
+        attrs.update({k: v for k, v in best.items() if k.startswith("val/")})
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)

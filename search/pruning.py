@@ -1,0 +1,31 @@
+"""Pruning inside Lightning: report the monitored metric to Optuna after every validation.
+
+Unlike optuna-integration's callback, a metric that was never logged is an error (a typo in
+the study's metric would otherwise switch pruning off silently), and a pruned trial stops the
+trainer cleanly (`trainer.should_stop`) instead of raising inside it, so loggers finalise and
+the trial keeps its curves. The objective raises TrialPruned afterwards.
+"""
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import optuna
+
+
+class OptunaPruning(pl.Callback):
+    def __init__(self, trial: optuna.Trial, monitor: str) -> None:
+        self.trial = trial
+        self.monitor = monitor
+        self.pruned_at: int | None = None  # 1-based epoch at which the pruner stopped the trial
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            logged = ", ".join(sorted(trainer.callback_metrics)) or "nothing"
+            raise KeyError(f"metric {self.monitor!r} was not logged; logged: {logged}")
+        epoch = trainer.current_epoch
+        self.trial.report(float(value), step=epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch + 1
+            trainer.should_stop = True

@@ -1,0 +1,129 @@
+"""The search space: parsed from a study file, and the ONLY place `trial.suggest_*` appears.
+
+An entry is `{ int = [lo, hi] }` (optionally `log = true`, `step = k`), `{ float = [lo, hi] }`
+(optionally `log = true`), or `{ choices = [...] }`. A plain value fixes the parameter.
+Parameter names are the config field names, so `trial.params` rebuilds the config.
+
+Constraints, handled without dynamic ranges (Optuna's samplers model fixed ranges best):
+  * nv = nh = 0 leaves Caser with no features: such a trial is pruned as infeasible before
+    any training (reason recorded); TPE ranks it below every measured trial.
+  * L + T must fit the data: a window longer than the data's median training sequence is
+    mostly padding. Trials beyond the limit are pruned as infeasible the same way, and a space
+    whose smallest L + T is already too long is refused before the sweep starts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import optuna
+
+from caser.config import ModelConfig, TrainConfig, canonical_activation, field_names
+from search.errors import StudyError
+
+SEARCHABLE = field_names(ModelConfig) + tuple(f for f in field_names(TrainConfig) if f not in ("epochs", "seed"))
+
+class Infeasible(Exception):
+    """A sampled configuration that cannot be trained (the reason is the message)."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched parameter: kind "int", "float" or "categorical"."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: int | float | None = None
+    choices: tuple[Any, ...] = ()
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        if self.kind == "int":
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=self.step or 1, log=self.log)
+        if self.kind == "float":
+            return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+        return trial.suggest_categorical(self.name, list(self.choices))
+
+    def smallest(self) -> Any:
+        return self.low if self.kind != "categorical" else min(self.choices)
+
+    def contains(self, value: Any) -> bool:
+        if self.kind == "categorical":
+            return value in self.choices
+        return self.low <= value <= self.high
+
+
+def parse_space(table: Mapping[str, Any], where: str) -> tuple[dict[str, Dimension], dict[str, Any]]:
+    """(searched dimensions, fixed values) from a study file's [space] table.
+
+    `where` names the file for messages; every problem raises StudyError naming the key.
+    """
+    space: dict[str, Dimension] = {}
+    fixed: dict[str, Any] = {}
+    for name, entry in table.items():
+        key = f"{where}: space.{name}"
+        if name not in SEARCHABLE:
+            raise StudyError(f"{key}: unknown parameter; searchable: {', '.join(SEARCHABLE)}")
+        if not isinstance(entry, Mapping):
+            fixed[name] = _checked_value(name, entry, key)
+            continue
+        space[name] = _dimension(name, entry, key)
+    return space, fixed
+
+
+def _dimension(name: str, entry: Mapping[str, Any], key: str) -> Dimension:
+    kinds = [k for k in ("int", "float", "choices") if k in entry]
+    extra = set(entry) - {"int", "float", "choices", "log", "step"}
+    if len(kinds) != 1 or extra:
+        raise StudyError(f"{key}: write {{ int = [lo, hi] }}, {{ float = [lo, hi] }} or {{ choices = [...] }}")
+    kind = kinds[0]
+    if kind == "choices":
+        choices = entry["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise StudyError(f"{key}: choices must be a non-empty list")
+        return Dimension(name, "categorical", choices=tuple(_checked_value(name, c, key) for c in choices))
+    bounds = entry[kind]
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds)):
+        raise StudyError(f"{key}: {kind} needs [low, high] numbers")
+    low, high = bounds
+    log = bool(entry.get("log", False))
+    if kind == "int" and not all(isinstance(b, int) for b in bounds):
+        raise StudyError(f"{key}: int bounds must be whole numbers")
+    if low > high:
+        raise StudyError(f"{key}: low {low} is above high {high}")
+    if log and low <= 0:
+        raise StudyError(f"{key}: a log range needs low > 0")
+    for bound in (low, high):
+        _checked_value(name, int(bound) if kind == "int" else float(bound), key)
+    return Dimension(name, kind, low, high, log, entry.get("step"))
+
+
+def _checked_value(name: str, value: Any, key: str) -> Any:
+    """Check one value against the config's own validation (e.g. dropout in [0, 1))."""
+    try:
+        if name in ("ac_conv", "ac_fc"):
+            return canonical_activation(str(value))
+        probe = {name: value}
+        if name in ("nv", "nh"):
+            probe = {"nv": value, "nh": 1} if name == "nv" else {"nv": 1, "nh": value}
+        ModelConfig(**{k: v for k, v in probe.items() if k in field_names(ModelConfig)})
+        TrainConfig(**{k: v for k, v in probe.items() if k in field_names(TrainConfig)})
+    except (TypeError, ValueError) as exc:
+        raise StudyError(f"{key}: {value!r} is not possible ({exc})") from None
+    return value
+
+
+def suggest(trial: optuna.Trial, space: Mapping[str, Dimension]) -> dict[str, Any]:
+    """Sample every searched parameter, in the space's order."""
+    return {name: dim.suggest(trial) for name, dim in space.items()}
+
+
+def check_feasible(params: Mapping[str, Any], max_window: int | None) -> None:
+    """Raise Infeasible for the constraint violations described in the module docstring."""
+    if params.get("nv", 1) == 0 and params.get("nh", 1) == 0:
+        raise Infeasible("infeasible: nv = nh = 0 leaves no convolutional features")
+    L, T = params.get("L", ModelConfig.L), params.get("T", ModelConfig.T)
+    if max_window is not None and L + T > max_window:
+        raise Infeasible(f"infeasible: L + T = {L + T} exceeds the data's limit {max_window}")

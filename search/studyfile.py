@@ -1,0 +1,129 @@
+"""Study definitions: a small TOML file (data, budget, metric, sampler, pruner, space).
+
+    [study]  metric, direction, max_epochs, sampler, pruner, seed
+    [pruners.<name>]  keyword arguments of that pruner (median, hyperband)
+    [data]   the DataConfig fields (spec, format, split, train_frac, ...)
+    [space]  see search/space.py
+
+`load_study_spec("default")` reads studies/default.toml; a path reads that file; the study's
+name is the file's stem. Every mistake raises StudyError naming the file and the key.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from caser.config import DataConfig
+from caser.metrics import metric_names
+from search.errors import StudyError
+from search.space import Dimension, parse_space
+
+STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
+SAMPLERS = ("tpe", "random", "gp", "qmc")
+PRUNERS = ("median", "hyperband", "none")
+STUDY_KEYS = {"metric", "direction", "max_epochs", "sampler", "pruner", "seed"}
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything a sweep needs to know about its study, after CLI overrides."""
+
+    name: str
+    path: Path
+    data: DataConfig
+    space: dict[str, Dimension]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    metric: str = "val/map"
+    direction: str = "maximize"
+    max_epochs: int = 12
+    sampler: str = "tpe"
+    pruner: str = "median"
+    pruner_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per pruner name
+    seed: int = 0
+
+    def with_overrides(self, **overrides: Any) -> "StudySpec":
+        """A copy with every non-None override applied (data_spec replaces the data's spec)."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        data_spec = overrides.pop("data_spec", None)
+        spec = replace(self, **overrides)
+        if data_spec is not None:
+            spec = replace(spec, data=replace(spec.data, spec=data_spec))
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        where = str(self.path)
+        if self.metric not in metric_names("val"):
+            raise StudyError(f"{where}: study.metric {self.metric!r} is not a validation metric; "
+                             f"choose from {', '.join(metric_names('val'))}")
+        if self.direction not in ("maximize", "minimize"):
+            raise StudyError(f"{where}: study.direction must be maximize or minimize")
+        if self.sampler not in SAMPLERS:
+            raise StudyError(f"{where}: study.sampler {self.sampler!r} unknown; choose from {', '.join(SAMPLERS)}")
+        if self.pruner not in PRUNERS:
+            raise StudyError(f"{where}: study.pruner {self.pruner!r} unknown; choose from {', '.join(PRUNERS)}")
+        if not isinstance(self.max_epochs, int) or self.max_epochs < 1:
+            raise StudyError(f"{where}: study.max_epochs must be a whole number >= 1")
+
+
+def resolve_study_path(name_or_path: str) -> Path:
+    """studies/<name>.toml for a bare name, else the path itself; StudyError when missing."""
+    candidate = Path(name_or_path)
+    if candidate.suffix != ".toml" and "/" not in name_or_path:
+        candidate = STUDIES_DIR / f"{name_or_path}.toml"
+    if not candidate.is_file():
+        known = ", ".join(sorted(p.stem for p in STUDIES_DIR.glob("*.toml")))
+        raise StudyError(f"no study file {candidate}; built-in studies: {known}")
+    return candidate
+
+
+def load_study_spec(name_or_path: str = "default") -> StudySpec:
+    """Parse and validate a study file."""
+    path = resolve_study_path(name_or_path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(f"{path}: not valid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StudyError(f"{path}: cannot read ({exc})") from None
+    unknown = set(doc) - {"study", "pruners", "data", "space"}
+    if unknown:
+        raise StudyError(f"{path}: unknown table(s) {', '.join(sorted(unknown))}")
+    study = _table(doc, "study", path)
+    bad = set(study) - STUDY_KEYS
+    if bad:
+        raise StudyError(f"{path}: unknown key study.{sorted(bad)[0]}; known: {', '.join(sorted(STUDY_KEYS))}")
+    data = _data_config(_table(doc, "data", path), path)
+    space, fixed = parse_space(_table(doc, "space", path), str(path))
+    spec = StudySpec(name=path.stem, path=path, data=data, space=space, fixed=fixed,
+                     pruner_options=_pruner_options(doc, path), **study)
+    spec.validate()
+    return spec
+
+
+def _pruner_options(doc: Mapping[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    table = _table(doc, "pruners", path)
+    for name, options in table.items():
+        if name not in PRUNERS or not isinstance(options, Mapping):
+            raise StudyError(f"{path}: pruners.{name}: expected a table named after a pruner ({', '.join(PRUNERS)})")
+    return {name: dict(options) for name, options in table.items()}
+
+
+def _table(doc: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
+    value = doc.get(name, {})
+    if not isinstance(value, Mapping):
+        raise StudyError(f"{path}: {name} must be a table")
+    return value
+
+
+def _data_config(table: Mapping[str, Any], path: Path) -> DataConfig:
+    known = {f.name for f in fields(DataConfig)}
+    for key in table:
+        if key not in known:
+            raise StudyError(f"{path}: unknown key data.{key}; known: {', '.join(sorted(known))}")
+    try:
+        return DataConfig(**table)
+    except (TypeError, ValueError) as exc:
+        raise StudyError(f"{path}: data: {exc}") from None

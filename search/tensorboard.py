@@ -1,0 +1,45 @@
+"""TensorBoard for a sweep: one run per trial, `runs/<study>/trial_0007/`, and its HParams entry.
+
+Lightning's TensorBoardLogger writes the per-epoch curves (x axis: epoch). The HParams entry is
+written once a trial has ended, so that it can carry the trial's state; every trial lists the
+same hyperparameter keys (all config fields, searched or fixed, plus `state`) and the same
+metric keys (`best/val/map`, ...: the validation metrics at the trial's best epoch).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from lightning.pytorch.loggers import TensorBoardLogger
+from torch.utils.tensorboard.summary import hparams
+
+from caser.metrics import metric_names
+
+
+def trial_dir_name(number: int) -> str:
+    """`trial_0007` for Optuna's trial 7: the same name in TensorBoard and in the report."""
+    return f"trial_{number:04d}"
+
+
+def trial_logger(runs_dir: Path, study_name: str, number: int) -> TensorBoardLogger:
+    return TensorBoardLogger(
+        save_dir=str(runs_dir), name=study_name, version=trial_dir_name(number), default_hp_metric=False
+    )
+
+
+def write_hparams(
+    logger: TensorBoardLogger, params: Mapping[str, Any], state: str, best: Mapping[str, float], best_epoch: int
+) -> None:
+    """The trial's HParams entry: params + state, and its best metrics as `best/<name>` scalars."""
+    hp = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in params.items()}
+    hp["state"] = state
+    metric_keys = {f"best/{name}": best.get(name, float("nan")) for name in metric_names("val")}
+    experiment = logger.experiment
+    for key, value in metric_keys.items():
+        if key[len("best/"):] in best:
+            experiment.add_scalar(key, value, best_epoch)
+    exp, ssi, sei = hparams(hp, metric_keys)
+    writer = experiment._get_file_writer()  # the hparams plugin summaries go in the run's own file
+    for summary in (exp, ssi, sei):
+        writer.add_summary(summary)
+    experiment.flush()

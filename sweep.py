@@ -1,0 +1,112 @@
+"""Run a pruned Optuna study of Caser's hyperparameters; every trial stored, curves in TensorBoard.
+
+    python sweep.py --trials 100                       # the default study on synthetic data
+    python sweep.py --study ml100k --trials 30 --data ../shared/data/ml-100k/u.data
+    tensorboard --logdir runs                          # curves and the HParams dashboard
+    python report.py                                   # the tables
+
+A thin shell: parse flags, load the study file, prepare the data, run `search.runner`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+from caser.errors import DataError
+from search.errors import StudyError
+from search.storage import DEFAULT_RUNS_DIR, redact, storage_url
+from search.studyfile import PRUNERS, SAMPLERS, load_study_spec
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python sweep.py",
+        description="Pruned Optuna sweep of Caser's hyperparameters. Flags override the study file.",
+    )
+    p.add_argument("--study", default="default",
+                   help="study name in studies/ (default, ml100k, paper) or a path to a TOML file (default %(default)s)")
+    p.add_argument("--trials", type=int, default=100,
+                   help="finished trials (complete + pruned) the study should have; re-running resumes (default %(default)s)")
+    p.add_argument("--data", help="override the study's data: synthetic, ml-100k, or a file path")
+    p.add_argument("--storage", help="Optuna storage: an SQLAlchemy URL (sqlite:///x.db, postgresql://user:pass@host/db) "
+                   "or a journal file (x.journal); default sqlite:///runs/<study>.db")
+    p.add_argument("--sampler", choices=SAMPLERS, help="override the study's sampler")
+    p.add_argument("--pruner", choices=PRUNERS, help="override the study's pruner")
+    p.add_argument("--max-epochs", type=int, help="override the epoch budget of one trial")
+    p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
+    p.add_argument("--seed", type=int, help="sampler and training seed: a single-process sweep is reproducible")
+    p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR,
+                   help="where SQLite files and TensorBoard runs go (default %(default)s)")
+    p.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="cpu",
+                   help="where trials train; auto uses a GPU when present (default %(default)s)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Optuna's and Lightning's own messages")
+    return p.parse_args(argv)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.trials < 1:
+        say("error: --trials must be at least 1")
+        return 2
+    import optuna  # after the cheap checks, so --help and flag errors are instant
+
+    from search.runner import count_finished, open_study, prepare_data, run_sweep
+
+    if not args.verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    try:
+        spec = load_study_spec(args.study).with_overrides(
+            data_spec=args.data, sampler=args.sampler, pruner=args.pruner,
+            max_epochs=args.max_epochs, seed=args.seed,
+        )
+        url = storage_url(spec.name, args.storage, args.runs_dir)
+        _check_runs_dir(args.runs_dir)
+        started = time.perf_counter()
+        data, max_window = prepare_data(spec)
+        say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "
+            f"{data.split.train.num_events} training events ({time.perf_counter() - started:.1f}s)")
+        study = open_study(spec, url, spec.seed)
+        done = count_finished(study)
+        if done >= args.trials:
+            say(f"study {spec.name!r} already has {done} finished trials (asked for {args.trials}); nothing to do")
+            return 0
+        say(f"study {spec.name!r} in {redact(url)}: {done} finished, running until {args.trials} "
+            f"({spec.sampler} sampler, {spec.pruner} pruner, {spec.max_epochs} epochs max)")
+        finished = run_sweep(spec, study, data, max_window, args.trials, args.runs_dir, say,
+                             timeout=args.timeout, accelerator=args.accelerator)
+    except (StudyError, DataError) as exc:
+        say(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        say(f"interrupted: the running trial is recorded as failed, finished trials are kept; "
+            f"run the same command again to resume")
+        return 130
+    best = study.best_trial if any(t.value is not None for t in study.get_trials(deepcopy=False)) else None
+    say(f"done: {finished} finished trials" + (f"; best {spec.metric} {best.value:.4f} (trial {best.number})" if best else ""))
+    say(f"curves: tensorboard --logdir {args.runs_dir}    tables: python report.py --study {args.study}")
+    return 0
+
+
+def _check_runs_dir(runs_dir: Path) -> None:
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StudyError(f"cannot create {runs_dir}: {exc.strerror}") from None
+    if not os.access(runs_dir, os.W_OK):
+        raise StudyError(f"{runs_dir} is not writable")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
