@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import lightning.pytorch as pl
@@ -72,6 +74,20 @@ class _History(pl.Callback):
             self.on_epoch(row)
 
 
+class SaveLast(pl.Callback):
+    """Write `<dir>/last.ckpt` after every epoch, atomically: a process killed mid-write leaves
+    the previous epoch's checkpoint intact instead of a truncated file (`fit(ckpt_path=...)`)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.path = Path(directory) / "last.ckpt"
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(f".{os.getpid()}.tmp")
+        trainer.save_checkpoint(partial)
+        os.replace(partial, self.path)
+
+
 def quiet_lightning() -> None:
     """Silence Lightning's banners and the warnings it raises for our deliberate choices."""
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities"):
@@ -93,12 +109,15 @@ def fit(
     accelerator: str = "cpu",
     ckpt_path: str | None = None,
     eval_every: int | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> FitResult:
     """Train `model` with `train` on `data` and evaluate it.
 
     protocol "validation": train on train, evaluate validation every epoch (the sweep's);
     protocol "test": train on train + validation, evaluate test after the last epoch (the
     final numbers; evaluating test every epoch would invite peeking). eval_every overrides.
+    checkpoint_dir: write `last.ckpt` there after every epoch; ckpt_path resumes from one
+    (the history then holds only the epochs trained now).
     Raises `Diverged` when the loss becomes NaN or infinite.
     """
     prepared = data if isinstance(data, PreparedData) else PreparedData(data)
@@ -119,7 +138,7 @@ def fit(
         accelerator=accelerator,
         devices=1,
         logger=logger,
-        callbacks=[history, *callbacks],
+        callbacks=[history, *callbacks, *([SaveLast(checkpoint_dir)] if checkpoint_dir else [])],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
