@@ -19,6 +19,8 @@ from caser.config import TrainConfig, configs_from_params
 from caser.data_module import PreparedData
 from caser.module import Diverged
 from caser.train import FitResult, fit
+from search.checkpoints import checkpoint_dir, find_resume, merge_history, remove_checkpoints
+from search.checkpoints import retry_history, stored
 from search.pruning import OptunaPruning
 from search.space import Infeasible, check_feasible, suggest
 from search.studyfile import StudySpec
@@ -31,8 +33,13 @@ def make_objective(
     runs_dir: Path,
     max_window: int | None,
     accelerator: str = "cpu",
+    keep_checkpoints: bool = False,
 ) -> Callable[[optuna.Trial], float]:
-    """The function `study.optimize` calls once per trial."""
+    """The function `study.optimize` calls once per trial.
+
+    A retry of a trial whose worker died resumes from that trial's last checkpoint (see
+    search/checkpoints.py); checkpoints of trials that end here are removed unless kept.
+    """
 
     def objective(trial: optuna.Trial) -> float:
         started = time.perf_counter()
@@ -46,12 +53,27 @@ def make_objective(
         all_params = {**asdict(model), **asdict(train)}
         logger = trial_logger(runs_dir, spec.name, trial.number)
         pruning = OptunaPruning(trial, spec.metric)
+        frozen = stored(trial)
+        resume = find_resume(frozen, runs_dir, spec.name)
+        ended = [trial.number, *retry_history(frozen)]
+        if len(ended) > 1:  # a retry: 0 says its checkpoint was missing and it started over
+            trial.set_user_attr("resumed_from_epoch", resume.epochs_done if resume else 0)
         try:
-            result = fit(model, train, data, "validation", callbacks=[pruning], logger=logger, accelerator=accelerator)
+            result = fit(model, train, data, "validation", callbacks=[pruning], logger=logger,
+                         accelerator=accelerator, ckpt_path=resume.ckpt_path if resume else None,
+                         checkpoint_dir=checkpoint_dir(runs_dir, spec.name, trial.number))
         except Diverged as exc:
             trial.set_user_attr("reason", f"diverged: {exc}")
             write_hparams(logger, all_params, "FAIL", {}, 0)
+            if not keep_checkpoints:
+                remove_checkpoints(runs_dir, spec.name, ended)
             raise
+        if not keep_checkpoints:
+            remove_checkpoints(runs_dir, spec.name, ended)
+        if resume is not None:
+            trial.set_user_attr("epochs_trained", result.epochs_run)
+            result.history = merge_history(result.history, frozen.intermediate_values, spec.metric,
+                                           resume.epochs_done)
         best = result.best(spec.metric) if spec.direction == "maximize" else _lowest(result, spec.metric)
         state = "PRUNED" if pruning.pruned_at else "COMPLETE"
         _record(trial, result, best, time.perf_counter() - started)
