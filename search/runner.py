@@ -3,6 +3,12 @@
 `--trials N` means N finished trials (complete + pruned): a re-run after an interruption runs
 only what is missing, and a finished study says so. The original defaults are enqueued as the
 first trial of a new study, so every study has the baseline to beat.
+
+Several workers (processes here or on other machines) may share one study: each starts a trial
+only while finished + running trials are below N, so together they stop at N (a few more only
+when two workers start trials at the same instant). With an RDB storage (SQLite included), a
+worker that dies leaves a trial whose heartbeat stops: the next worker marks it FAIL and runs
+a retry that resumes from its checkpoint. See docs/distributed.md.
 """
 from __future__ import annotations
 
@@ -26,8 +32,10 @@ from search.studyfile import StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 HEARTBEAT_INTERVAL_S = 10
-HEARTBEAT_GRACE_S = 40
+GRACE_INTERVALS = 4  # missed heartbeats before a running trial counts as dead
+SQLITE_LOCK_TIMEOUT_S = 60  # several processes write one SQLite file; they queue, not fail
 MAX_FAILURE_STREAK = 10
+WAIT_POLL_S = 0.5  # how often a worker with nothing to start looks at the study again
 
 
 def prepare_data(spec: StudySpec) -> tuple[PreparedData, int]:
@@ -66,15 +74,32 @@ def default_params(spec: StudySpec) -> dict[str, Any]:
     return {name: defaults[name] for name, dim in spec.space.items() if dim.contains(defaults[name])}
 
 
-def open_study(spec: StudySpec, storage_url: str, seed: int) -> optuna.Study:
+def check_space_fits(spec: StudySpec, max_window: int) -> None:
+    """Refuse a space whose smallest L + T already exceeds the data's window limit."""
+    smallest = {name: dim.smallest() for name, dim in spec.space.items()}
+    L = spec.fixed.get("L", smallest.get("L", ModelConfig.L))
+    T = spec.fixed.get("T", smallest.get("T", ModelConfig.T))
+    if L + T > max_window:
+        raise StudyError(f"{spec.path}: the smallest L + T = {L + T} exceeds the data's limit "
+                         f"{max_window} (median training sequence): lower space.L or space.T")
+
+
+def open_study(
+    spec: StudySpec, storage_url: str, seed: int, heartbeat: int = HEARTBEAT_INTERVAL_S
+) -> optuna.Study:
     """Create or resume the study; a study stored with another metric or direction is refused."""
     rdb_kwargs: dict[str, Any] = {}
     if "://" in storage_url:
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
+            max_retry=1, inherit_intermediate_values=True  # so a resumed trial keeps its curve
+        )
         rdb_kwargs = {
-            "heartbeat_interval": HEARTBEAT_INTERVAL_S,
-            "grace_period": HEARTBEAT_GRACE_S,
-            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+            "heartbeat_interval": heartbeat,
+            "grace_period": GRACE_INTERVALS * heartbeat,
+            "heartbeat_stale_trial_callback": retry,
         }
+        if storage_url.startswith("sqlite:"):
+            rdb_kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
     storage = open_storage(storage_url, **rdb_kwargs)
     try:
         study = optuna.create_study(
@@ -123,6 +148,7 @@ class Progress:
     started: float = field(default_factory=time.perf_counter)
     done_at_start: int = 0
     failure_streak: int = 0
+    stopped: bool = False  # set when the sweep should start no more trials
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         trials = study.get_trials(deepcopy=False)
@@ -145,8 +171,10 @@ class Progress:
         self.failure_streak = self.failure_streak + 1 if trial.state == TrialState.FAIL else 0
         if self.failure_streak >= MAX_FAILURE_STREAK:
             self.report(f"stopping: {self.failure_streak} trials in a row failed (last: {value})")
-            study.stop()
+            self.stopped = True
         if finished >= self.target:
+            self.stopped = True
+        if self.stopped:
             study.stop()
 
 
@@ -173,11 +201,42 @@ def run_sweep(
     report: Callable[[str], None],
     timeout: float | None = None,
     accelerator: str = "cpu",
+    keep_checkpoints: bool = False,
 ) -> int:
-    """Run trials until the study has n_trials finished ones; returns how many finished now."""
+    """Run trials until the study has n_trials finished ones; returns how many finished now.
+
+    One trial per `optimize` call, so the count is checked before each trial starts: while
+    other workers' running trials would make up the rest, wait for them instead (failing any
+    whose heartbeat stopped, which queues its retry).
+    """
     progress = Progress(target=n_trials, report=report, done_at_start=count_finished(study))
-    if progress.done_at_start >= n_trials:
-        return progress.done_at_start
-    objective = make_objective(spec, data, runs_dir, max_window, accelerator)
-    study.optimize(objective, callbacks=[progress], timeout=timeout, catch=(Diverged,), gc_after_trial=False)
+    objective = make_objective(spec, data, runs_dir, max_window, accelerator, keep_checkpoints)
+    heartbeats = has_heartbeat(study)
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    while not progress.stopped and (deadline is None or time.monotonic() < deadline):
+        trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        finished = sum(t.state in FINISHED for t in trials)
+        if finished >= n_trials:
+            break
+        # Without heartbeats a RUNNING trial may belong to a dead worker forever: don't wait.
+        if heartbeats and len(trials) >= n_trials:
+            optuna.storages.fail_stale_trials(study)
+            time.sleep(WAIT_POLL_S)
+            continue
+        study.optimize(
+            objective, n_trials=1, callbacks=[progress], catch=(Diverged,), gc_after_trial=False
+        )
     return count_finished(study)
+
+
+def has_heartbeat(study: optuna.Study) -> bool:
+    """RDB storages opened by open_study beat; Optuna's journal storage cannot (no heartbeat)."""
+    interval = getattr(study._storage, "get_heartbeat_interval", None)
+    return interval is not None and interval() is not None
+
+
+def stale_running(study: optuna.Study) -> list[int]:
+    """Running trials a storage without heartbeats cannot tell from a dead worker's."""
+    if has_heartbeat(study):
+        return []
+    return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
