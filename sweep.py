@@ -4,6 +4,8 @@
     python sweep.py --study ml100k --trials 30 --data ../shared/data/ml-100k/u.data
     tensorboard --logdir runs                          # curves and the HParams dashboard
     python report.py                                   # the tables
+    python sweep.py --trials 100 --workers 2           # two worker processes, one study
+    python sweep.py --trials 100 --storage postgresql://user:pass@host/db   # on every machine
 
 A thin shell: parse flags, load the study file, prepare the data, run `search.runner`.
 """
@@ -45,6 +47,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="where SQLite files and TensorBoard runs go (default %(default)s)")
     p.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="cpu",
                    help="where trials train; auto uses a GPU when present (default %(default)s)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes on this machine sharing the study (default %(default)s)")
+    p.add_argument("--heartbeat", type=int, default=10, metavar="SECONDS",
+                   help="RDB storages: a running trial's heartbeat interval; a trial silent for "
+                   "4 intervals is failed and retried (default %(default)s)")
+    p.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep runs/<study>/trial_*/checkpoints of ended trials (default: removed)")
+    p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by --workers
     p.add_argument("-v", "--verbose", action="store_true", help="show Optuna's and Lightning's own messages")
     return p.parse_args(argv)
 
@@ -55,12 +65,15 @@ def say(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.trials < 1:
-        say("error: --trials must be at least 1")
-        return 2
+    for flag in ("trials", "workers", "heartbeat"):
+        if getattr(args, flag) < 1:
+            say(f"error: --{flag} must be at least 1")
+            return 2
     import optuna  # after the cheap checks, so --help and flag errors are instant
 
-    from search.runner import count_finished, open_study, prepare_data, run_sweep
+    from search.runner import check_space_fits, count_finished, open_study, prepare_data
+    from search.runner import run_sweep, stale_running
+    from search.workers import run_workers, torch_threads, worker_label
 
     if not args.verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -75,17 +88,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_runs_dir(args.runs_dir)
         started = time.perf_counter()
         data, max_window = prepare_data(spec)
+        check_space_fits(spec, max_window)
         say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "
             f"{data.split.train.num_events} training events ({time.perf_counter() - started:.1f}s)")
-        study = open_study(spec, url, spec.seed)
+        index = args.worker_index or 0
+        study = open_study(spec, url, spec.seed + index, args.heartbeat)
         done = count_finished(study)
         if done >= args.trials:
             say(f"study {spec.name!r} already has {done} finished trials (asked for {args.trials}); nothing to do")
             return 0
-        say(f"study {spec.name!r} in {redact(url)}: {done} finished, running until {args.trials} "
-            f"({spec.sampler} sampler, {spec.pruner} pruner, {spec.max_epochs} epochs max)")
-        finished = run_sweep(spec, study, data, max_window, args.trials, args.runs_dir, say,
-                             timeout=args.timeout, accelerator=args.accelerator)
+        if args.worker_index is None:
+            say(f"study {spec.name!r} in {redact(url)}: {done} finished, running until {args.trials} "
+                f"({spec.sampler} sampler, {spec.pruner} pruner, {spec.max_epochs} epochs max"
+                f"{f', {args.workers} workers' if args.workers > 1 else ''})")
+            for number in stale_running(study):
+                say(f"warning: trial {number} is RUNNING in a journal storage, which has no "
+                    f"heartbeat: if no worker runs it, it stays so (see docs/distributed.md)")
+        if args.workers > 1 and args.worker_index is None:
+            code = run_workers(sys.argv[1:] if argv is None else list(argv), args.workers, say)
+            if code == 130:
+                raise KeyboardInterrupt
+            if code != 0:
+                say(f"error: a worker exited with status {code} (its lines above say why)")
+                return code
+            finished = count_finished(study)
+        else:
+            import torch
+
+            torch.set_num_threads(torch_threads(args.workers))
+            finished = run_sweep(spec, study, data, max_window, args.trials, args.runs_dir, say,
+                                 timeout=args.timeout, accelerator=args.accelerator,
+                                 keep_checkpoints=args.keep_checkpoints,
+                                 worker=worker_label(index) if args.workers > 1 else None)
     except (StudyError, DataError) as exc:
         say(f"error: {exc}")
         return 2

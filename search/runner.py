@@ -12,6 +12,8 @@ a retry that resumes from its checkpoint. See docs/distributed.md.
 """
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -202,6 +204,7 @@ def run_sweep(
     timeout: float | None = None,
     accelerator: str = "cpu",
     keep_checkpoints: bool = False,
+    worker: str | None = None,
 ) -> int:
     """Run trials until the study has n_trials finished ones; returns how many finished now.
 
@@ -210,8 +213,14 @@ def run_sweep(
     whose heartbeat stopped, which queues its retry).
     """
     progress = Progress(target=n_trials, report=report, done_at_start=count_finished(study))
-    objective = make_objective(spec, data, runs_dir, max_window, accelerator, keep_checkpoints)
     heartbeats = has_heartbeat(study)
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    run_one = make_objective(spec, data, runs_dir, max_window, accelerator, keep_checkpoints)
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker)  # who ran what, across processes and machines
+        return run_one(trial)
+
     deadline = time.monotonic() + timeout if timeout is not None else None
     while not progress.stopped and (deadline is None or time.monotonic() < deadline):
         trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
