@@ -54,7 +54,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    "4 intervals is failed and retried (default %(default)s)")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep runs/<study>/trial_*/checkpoints of ended trials (default: removed)")
-    p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by --workers
+    p.add_argument("--worker-index", type=int, metavar="I",
+                   help="this worker's place among a shared study's workers: sampler seed = seed + I "
+                   "(set by --workers; give each machine its own)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Optuna's and Lightning's own messages")
     return p.parse_args(argv)
 
@@ -89,10 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         data, max_window = prepare_data(spec)
         check_space_fits(spec, max_window)
-        say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "
-            f"{data.split.train.num_events} training events ({time.perf_counter() - started:.1f}s)")
         index = args.worker_index or 0
         study = open_study(spec, url, spec.seed + index, args.heartbeat)
+        # Only now, so that a refused input prints one line: its error.
+        say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "
+            f"{data.split.train.num_events} training events ({time.perf_counter() - started:.1f}s)")
         done = count_finished(study)
         if done >= args.trials:
             say(f"study {spec.name!r} already has {done} finished trials (asked for {args.trials}); nothing to do")
