@@ -13,7 +13,7 @@ Constraints, handled without dynamic ranges (Optuna's samplers model fixed range
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 import optuna
@@ -22,6 +22,7 @@ from caser.config import ModelConfig, TrainConfig, canonical_activation, field_n
 from search.errors import StudyError
 
 SEARCHABLE = field_names(ModelConfig) + tuple(f for f in field_names(TrainConfig) if f not in ("epochs", "seed"))
+FIELD_TYPES = {f.name: str(f.type) for f in fields(ModelConfig) + fields(TrainConfig)}  # "int", ...
 
 class Infeasible(Exception):
     """A sampled configuration that cannot be trained (the reason is the message)."""
@@ -85,10 +86,14 @@ def _dimension(name: str, entry: Mapping[str, Any], key: str) -> Dimension:
             raise StudyError(f"{key}: choices must be a non-empty list")
         return Dimension(name, "categorical", choices=tuple(_checked_value(name, c, key) for c in choices))
     bounds = entry[kind]
-    if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds)):
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) for b in bounds)):
         raise StudyError(f"{key}: {kind} needs [low, high] numbers")
     low, high = bounds
-    log = bool(entry.get("log", False))
+    log, step = entry.get("log", False), entry.get("step")
+    if not isinstance(log, bool):
+        raise StudyError(f"{key}: log must be true or false")
+    if step is not None and (log or not _is_number(step) or step <= 0 or (kind == "int" and not isinstance(step, int))):
+        raise StudyError(f"{key}: step must be a positive {'whole ' if kind == 'int' else ''}number, without log")
     if kind == "int" and not all(isinstance(b, int) for b in bounds):
         raise StudyError(f"{key}: int bounds must be whole numbers")
     if low > high:
@@ -97,11 +102,19 @@ def _dimension(name: str, entry: Mapping[str, Any], key: str) -> Dimension:
         raise StudyError(f"{key}: a log range needs low > 0")
     for bound in (low, high):
         _checked_value(name, int(bound) if kind == "int" else float(bound), key)
-    return Dimension(name, kind, low, high, log, entry.get("step"))
+    return Dimension(name, kind, low, high, log, step)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _checked_value(name: str, value: Any, key: str) -> Any:
     """Check one value against the config's own validation (e.g. dropout in [0, 1))."""
+    if FIELD_TYPES[name] in ("int", "float") and not _is_number(value):
+        raise StudyError(f"{key}: {value!r} is not possible ({name} is a number)")
+    if FIELD_TYPES[name] == "int" and not isinstance(value, int):
+        raise StudyError(f"{key}: {value!r} is not possible ({name} is a whole number: use int or choices)")
     try:
         if name in ("ac_conv", "ac_fc"):
             return canonical_activation(str(value))
@@ -127,3 +140,4 @@ def check_feasible(params: Mapping[str, Any], max_window: int | None) -> None:
     L, T = params.get("L", ModelConfig.L), params.get("T", ModelConfig.T)
     if max_window is not None and L + T > max_window:
         raise Infeasible(f"infeasible: L + T = {L + T} exceeds the data's limit {max_window}")
+

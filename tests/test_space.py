@@ -1,0 +1,164 @@
+"""The search space: suggestions stay inside every entry, infeasible trials are pruned with a
+reason before any training, and malformed entries are StudyErrors naming the file and the key."""
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import FixedTrial, TrialState
+
+from search.errors import StudyError
+from search.objective import make_objective
+from search.runner import check_space_fits, open_study, prepare_data
+from search.space import Infeasible, check_feasible, parse_space, suggest
+from search.studyfile import load_study_spec
+
+DEFAULT = load_study_spec("default")
+
+
+def within(dim, value) -> bool:
+    if dim.kind == "categorical":
+        return value in dim.choices
+    if dim.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        return False
+    return dim.low <= value <= dim.high
+
+
+@pytest.mark.parametrize("study", ["default", "ml100k", "paper"])
+def test_every_sampler_draw_stays_inside_every_entry(study):
+    spec = load_study_spec(study)
+    sampler = optuna.samplers.RandomSampler(seed=3)
+    trials = optuna.create_study(sampler=sampler)
+    trials.optimize(lambda t: float(len(suggest(t, spec.space))), n_trials=60)
+    for trial in trials.trials:
+        assert set(trial.params) == set(spec.space)
+        for name, value in trial.params.items():
+            assert within(spec.space[name], value), (name, value)
+
+
+@pytest.mark.parametrize("edge", ["low", "high"])
+def test_fixed_trial_at_the_bounds_returns_the_bounds(edge):
+    space = DEFAULT.space
+    values = {n: (d.choices[0 if edge == "low" else -1] if d.kind == "categorical"
+                  else getattr(d, edge)) for n, d in space.items()}
+    assert suggest(FixedTrial(values), space) == values
+
+
+def test_fixed_trial_outside_a_range_is_flagged_against_the_entry_bounds():
+    values = {n: (d.choices[0] if d.kind == "categorical" else d.low) for n, d in DEFAULT.space.items()}
+    values["L"] = DEFAULT.space["L"].high + 1
+    with pytest.warns(UserWarning, match=r"value 11 of the parameter 'L' is out of the range.*high=10"):
+        suggest(FixedTrial(values), DEFAULT.space)
+
+
+def test_int_entries_suggest_ints_and_log_floats_stay_positive():
+    space, _ = parse_space({"L": {"int": [1, 10]}, "lr": {"float": [1e-5, 1e-1], "log": True}}, "x.toml")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: float(suggest(t, space)["L"]), n_trials=30)
+    assert all(isinstance(t.params["L"], int) for t in study.trials)
+    lrs = [t.params["lr"] for t in study.trials]
+    assert all(1e-5 <= lr <= 1e-1 for lr in lrs)
+    assert min(lrs) < 1e-3 < max(lrs)  # log-uniform: both decades below and above the middle
+
+
+# -- infeasible configurations ----------------------------------------------------------------
+
+
+def test_check_feasible_names_both_constraints():
+    with pytest.raises(Infeasible, match="nv = nh = 0"):
+        check_feasible({"nv": 0, "nh": 0}, max_window=10)
+    with pytest.raises(Infeasible, match=r"L \+ T = 12 exceeds the data's limit 10"):
+        check_feasible({"L": 9, "T": 3}, max_window=10)
+    check_feasible({"nv": 0, "nh": 1, "L": 7, "T": 3}, max_window=10)  # on the limit: fine
+    check_feasible({"nv": 1, "nh": 0, "L": 50, "T": 50}, max_window=None)
+
+
+@pytest.fixture
+def small_study(study_file, tmp_path):
+    path = study_file(space={"L": "{ int = [1, 10] }", "T": "{ int = [1, 5] }",
+                             "nv": "{ int = [0, 4] }", "nh": "{ int = [0, 8] }"})
+    spec = load_study_spec(str(path))
+    data, max_window = prepare_data(spec)
+    return spec, data, max_window
+
+
+def test_infeasible_trials_are_pruned_with_their_reason_and_never_train(small_study, tmp_path):
+    spec, data, max_window = small_study
+    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", 0)
+    study.enqueue_trial({"L": 1, "T": 1, "nv": 0, "nh": 0})
+    study.enqueue_trial({"L": max_window, "T": 1, "nv": 2, "nh": 2})
+    objective = make_objective(spec, data, tmp_path, max_window)
+    study.optimize(objective, n_trials=3)
+    infeasible = study.trials[1:3]
+    assert [t.state for t in infeasible] == [TrialState.PRUNED, TrialState.PRUNED]
+    assert infeasible[0].user_attrs["reason"] == "infeasible: nv = nh = 0 leaves no convolutional features"
+    assert infeasible[1].user_attrs["reason"] == (
+        f"infeasible: L + T = {max_window + 1} exceeds the data's limit {max_window}")
+    for trial in infeasible:
+        assert "epochs_run" not in trial.user_attrs
+        assert not (tmp_path / "tiny" / f"trial_{trial.number:04d}").exists()
+
+
+def test_the_objective_prunes_an_infeasible_fixed_trial(small_study, tmp_path):
+    spec, data, max_window = small_study
+    trial = FixedTrial({"L": 2, "T": 1, "nv": 0, "nh": 0})
+    with pytest.raises(optuna.TrialPruned, match="nv = nh = 0"):
+        make_objective(spec, data, tmp_path, max_window)(trial)
+    assert trial.user_attrs["reason"].startswith("infeasible: nv = nh = 0")
+
+
+def test_a_space_that_can_never_fit_the_data_is_refused_before_the_sweep(study_file):
+    path = study_file(space={"L": "{ int = [20, 30] }", "T": 3})
+    spec = load_study_spec(str(path))
+    _, max_window = prepare_data(spec)
+    with pytest.raises(StudyError, match=rf"tiny\.toml: the smallest L \+ T = 23 exceeds the data's limit {max_window}"):
+        check_space_fits(spec, max_window)
+    check_space_fits(load_study_spec(str(study_file(space={"L": "{ int = [1, 30] }"}))), max_window)
+
+
+# -- malformed entries ----------------------------------------------------------------------
+
+MALFORMED = {
+    "bounds not numbers": ("L", '{ int = ["a", 3] }'),
+    "float bounds for an int": ("L", "{ int = [1.5, 3] }"),
+    "float range for an int parameter": ("d", "{ float = [8, 64] }"),
+    "float choice for an int parameter": ("L", "{ choices = [1.5, 2] }"),
+    "boolean bound": ("nh", "{ int = [true, 8] }"),
+    "one bound": ("L", "{ int = [1] }"),
+    "two kinds": ("L", "{ int = [1, 3], choices = [1, 2] }"),
+    "unknown option": ("L", "{ int = [1, 3], logg = true }"),
+    "empty choices": ("d", "{ choices = [] }"),
+    "low above high": ("L", "{ int = [9, 2] }"),
+    "log with low zero": ("lr", "{ float = [0.0, 1e-2], log = true }"),
+    "log not a boolean": ("lr", '{ float = [1e-4, 1e-2], log = "false" }'),
+    "zero step": ("nh", "{ int = [0, 64], step = 0 }"),
+    "step with log": ("lr", "{ float = [1e-4, 1e-2], log = true, step = 1e-4 }"),
+    "unknown parameter": ("momentum", "{ float = [0.1, 0.9] }"),
+    "unsearchable parameter": ("epochs", "{ int = [1, 9] }"),
+    "impossible dropout": ("dropout", "{ float = [0.0, 1.5] }"),
+    "impossible fixed dropout": ("dropout", "1.5"),
+    "impossible fixed L": ("L", "0"),
+    "negative filters": ("nv", "{ int = [-1, 4] }"),
+    "unknown activation": ("ac_fc", '{ choices = ["relu", "swish"] }'),
+    "string for a number": ("lr", '"fast"'),
+    "zero lr": ("lr", "{ float = [0.0, 1e-2] }"),
+}
+
+
+@pytest.mark.parametrize("name, entry", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_entry_names_the_file_and_the_key(study_file, name, entry):
+    path = study_file(name="broken", space={name: entry})
+    with pytest.raises(StudyError) as caught:
+        load_study_spec(str(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: space.{name}:"), message
+    assert "\n" not in message
+
+
+def test_a_plain_value_fixes_a_parameter_and_aliases_are_canonical():
+    space, fixed = parse_space({"ac_fc": {"choices": ["identity", "sigmoid"]}, "nv": 0, "dropout": 0.25},
+                               "x.toml")
+    assert space["ac_fc"].choices == ("iden", "sigm")
+    assert fixed == {"nv": 0, "dropout": 0.25}
+    assert math.isclose(DEFAULT.space["lr"].low, 1e-4) and DEFAULT.space["lr"].log
