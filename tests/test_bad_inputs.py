@@ -1,0 +1,114 @@
+"""Every bad input to sweep.py gives one line, a non-zero exit, no training, an untouched study.
+
+Each case runs `sweep.main(argv)` in this process (imports once, so the file stays fast) next
+to an existing study in `runs/default.db`, and the table of messages is docs/bad_inputs.md:
+the test fails when a message changes; `UPDATE_DOCS=1 python -m pytest tests/test_bad_inputs.py`
+rewrites the table.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import optuna
+import pytest
+
+import sweep
+from search.runner import open_study
+from search.storage import storage_url
+from search.studyfile import load_study_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "bad_inputs.md"
+BEGIN, END = "<!-- table: tests/test_bad_inputs.py -->", "<!-- end of table -->"
+TINY = "synthetic:users=60,items=100,interactions=900"
+DEFAULT_TOML = (ROOT / "studies" / "default.toml").read_text()
+
+# Heartbeats and the retry callback are experimental in Optuna 5; the warning is known.
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+# (case, extra arguments); files named here are written by `inputs` below.
+CASES = [
+    ("missing data file", ["--data", "{tmp}/nope.txt"]),
+    ("empty data file", ["--data", "{tmp}/empty.txt"]),
+    ("malformed data file", ["--data", "{tmp}/garbage.txt"]),
+    ("unknown dataset name", ["--data", "ml-99m"]),
+    ("unknown study file", ["--study", "nosuchstudy"]),
+    ("malformed study file", ["--study", "{tmp}/broken.toml"]),
+    ("unreachable storage", ["--storage", "postgresql://u:p@127.0.0.1:1/db"]),
+    ("mistyped storage URL", ["--storage", "notadb://x"]),
+    ("SQLite file that is not a database", ["--storage", "sqlite:///{tmp}/notes.db"]),
+    ("study exists with another direction", ["--study", "{tmp}/other/default.toml"]),
+    ("study exists with another metric", ["--study", "{tmp}/metric/default.toml"]),
+    ("--trials 0", ["--trials", "0"]),
+    ("--trials negative", ["--trials", "-3"]),
+    ("--workers 0", ["--workers", "0"]),
+    ("runs dir under a regular file", ["--runs-dir", "{tmp}/afile/runs"]),
+    ("smallest L + T too long for the data", ["--study", "{tmp}/long.toml"]),
+]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bad files, plus an existing study with one finished trial in <tmp>/runs/default.db."""
+    tmp = tmp_path_factory.mktemp("bad")
+    (tmp / "empty.txt").write_text("")
+    (tmp / "garbage.txt").write_text("this is not\x00 a ratings file\n{]\n")
+    (tmp / "broken.toml").write_text("[study\nmetric = \n")
+    (tmp / "notes.db").write_text("shopping list: milk, eggs\n" * 50)
+    (tmp / "afile").write_text("a regular file, not a folder\n")
+    for folder, old, new in (("other", 'direction = "maximize"', 'direction = "minimize"'),
+                             ("metric", 'metric = "val/map"', 'metric = "val/recall@10"')):
+        (tmp / folder).mkdir()
+        (tmp / folder / "default.toml").write_text(DEFAULT_TOML.replace(old, new))
+    long_space = DEFAULT_TOML.replace("L = { int = [1, 10] }", "L = { int = [9, 10] }")
+    (tmp / "long.toml").write_text(long_space.replace("T = { int = [1, 5] }", "T = { int = [3, 5] }"))
+    (tmp / "runs").mkdir()
+    spec = load_study_spec("default").with_overrides(data_spec=TINY)
+    study = open_study(spec, storage_url("default", None, tmp / "runs"), 0)
+    study.add_trial(optuna.trial.create_trial(value=0.05, params={}, distributions={}))
+    return tmp
+
+
+def run_case(args: list[str], tmp: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    argv = ["--data", TINY, "--max-epochs", "1", "--trials", "2", "--runs-dir", str(tmp / "runs")]
+    code = sweep.main(argv + [a.format(tmp=tmp) for a in args])
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    return code, lines[0].replace(str(tmp), "<tmp>").replace(str(ROOT), "<repo>")
+
+
+def fingerprint(tmp: Path) -> tuple[str, list[str]]:
+    """The study file's bytes and what is under runs/ (no trial dirs: nothing trained)."""
+    db = tmp / "runs" / "default.db"
+    return hashlib.sha256(db.read_bytes()).hexdigest(), sorted(p.name for p in db.parent.iterdir())
+
+
+def test_every_bad_input_gives_one_line_and_leaves_the_study_alone(
+    inputs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = fingerprint(inputs)
+    rows = []
+    for case, args in CASES:
+        code, line = run_case(args, inputs, capsys)
+        assert code != 0, f"{case}: exit 0 with {line!r}"
+        assert line.startswith("error: "), f"{case}: {line!r}"
+        assert fingerprint(inputs) == before, f"{case} changed the study or trained"
+        shown = " ".join(a.replace("{tmp}", "<tmp>") for a in args)
+        rows.append(f"| {case} | `{shown}` | {code} | {_cell(line)} |")
+    table = "\n".join(["| input | arguments | exit | message |", "|---|---|---|---|", *rows])
+    text = DOC.read_text()
+    if os.environ.get("UPDATE_DOCS") == "1":
+        start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+        DOC.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+    else:
+        assert table in text, f"docs/bad_inputs.md is out of date; UPDATE_DOCS=1 rewrites it:\n{table}"
+
+
+def _cell(line: str) -> str:
+    """The message as a markdown table cell: pipes escaped, code-like bits left readable."""
+    return re.sub(r"\|", r"\\|", line)
