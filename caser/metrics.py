@@ -11,6 +11,7 @@ items are those of the original's filtered list. With hits h_1..h_n along the ra
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 KS = (1, 5, 10)
@@ -20,6 +21,14 @@ def metric_names(prefix: str) -> list[str]:
     """All metric names under a prefix (`val` or `test`), in display order."""
     names = ["map"] + [f"prec@{k}" for k in KS] + [f"recall@{k}" for k in KS]
     return [f"{prefix}/{n}" for n in names + ["ndcg@10", "hit@10"]]
+
+
+def descending_order(scores: torch.Tensor) -> torch.Tensor:
+    """Per-row item order by descending score. On a CPU numpy's introsort (the original's
+    argsort) is four to five times faster than torch's sort, so it is used there."""
+    if scores.device.type == "cpu":
+        return torch.from_numpy(np.argsort(-scores.detach().numpy(), axis=1))
+    return torch.argsort(scores, dim=1, descending=True)
 
 
 def ranking_metric_sums(
@@ -34,7 +43,7 @@ def ranking_metric_sums(
     """
     n_rel = relevant.sum(1) if n_relevant is None else n_relevant
     n_rel = n_rel.to(scores.dtype)  # (B,)
-    order = torch.argsort(scores, dim=1, descending=True, stable=True)
+    order = descending_order(scores)
     hits = relevant.gather(1, order).to(scores.dtype)  # (B, I) in ranked order
     positions = torch.arange(1, hits.size(1) + 1, dtype=scores.dtype)
     cum = hits.cumsum(1)

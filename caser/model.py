@@ -39,7 +39,6 @@ class Caser(nn.Module):
         self.conv_v = nn.Conv2d(1, nv, (L, 1)) if nv else None
         self.conv_h = nn.ModuleList([nn.Conv2d(1, nh, (h, d)) for h in range(1, L + 1)] if nh else [])
         self.fc1 = nn.Linear(nv * d + nh * L, d)
-        self.dropout = nn.Dropout(config.dropout)
         self.W2 = nn.Embedding(n_rows, 2 * d)
         self.b2 = nn.Embedding(n_rows, 1)
         # The original's initialisation: N(0, 1/dim) for the embeddings and W2 (whose dim is 2d
@@ -65,10 +64,15 @@ class Caser(nn.Module):
             v = torch.einsum("vl,bld->bvd", w, E) + self.conv_v.bias.view(1, -1, 1)
             parts.append(v.flatten(1))  # (B, nv * d)
         for h, conv in enumerate(self.conv_h, start=1):
-            windows = E.unfold(1, h, 1).transpose(2, 3).flatten(2)  # (B, L - h + 1, h * d)
+            windows = E[:, self._window_index(h, E.device)].flatten(2)  # (B, L - h + 1, h * d)
             c = F.linear(windows, conv.weight.flatten(1), conv.bias)  # (B, L - h + 1, nh)
             parts.append(self.ac_conv(c.amax(1)))  # (B, nh)
         return self._head(torch.cat(parts, 1), users)
+
+    def _window_index(self, h: int, device: torch.device) -> torch.Tensor:
+        """(L - h + 1, h) positions of every window of height h: row t is t, t+1, ..., t+h-1."""
+        n = self.config.L - h + 1
+        return (torch.arange(n, device=device)[:, None] + torch.arange(h, device=device)[None, :])
 
     def features_reference(self, seqs: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         """`features` computed literally as the original: Conv2d, activation, max-pool."""
@@ -81,8 +85,17 @@ class Caser(nn.Module):
             parts.append(F.max_pool1d(c, c.size(2)).squeeze(2))  # (B, nh)
         return self._head(torch.cat(parts, 1), users)
 
+    def _dropout(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverted dropout, as nn.Dropout, with the mask drawn by torch.rand: on a CPU
+        bernoulli_ alone costs more than the rest of the fully connected head."""
+        p = self.config.dropout
+        if not self.training or p == 0.0:
+            return x
+        keep = torch.rand_like(x) >= p
+        return x * keep * (1.0 / (1.0 - p))
+
     def _head(self, conv_features: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
-        z = self.ac_fc(self.fc1(self.dropout(conv_features)))  # (B, d)
+        z = self.ac_fc(self.fc1(self._dropout(conv_features)))  # (B, d)
         return torch.cat([z, self.user_embeddings(users)], 1)  # (B, 2d)
 
     def forward(self, seqs: torch.Tensor, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
