@@ -72,7 +72,7 @@ def _rows(indptr: np.ndarray, start: int, stop: int) -> torch.Tensor:
 @torch.no_grad()
 def batch_metric_sums(model, eval_set: EvalSet, start: int, stop: int) -> dict[str, torch.Tensor]:
     """Metric sums over eval users [start, stop): score all items, exclude seen, rank."""
-    device = next(model.parameters()).device
+    device = next(iter([*model.parameters(), *model.buffers()])).device
     users = eval_set.users[start:stop].to(device)
     scores = model.score_all(eval_set.inputs[start:stop].to(device), users)  # (B, I + 1)
     s0, s1 = eval_set.seen_indptr[start], eval_set.seen_indptr[stop]
