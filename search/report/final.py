@@ -135,19 +135,16 @@ def run_final(
 
 def caser_train_fn() -> TrainFn:
     """Train with `caser.train.fit(..., protocol="test")`, loading each data split once."""
-    try:
-        from caser.datasets import load_split
-        from caser.train import fit
-    except ImportError as exc:
-        raise StudyError(
-            f"the final evaluation needs caser.train.fit and caser.datasets: {exc}"
-        ) from None
-    splits: dict[DataConfig, object] = {}
+    from caser.data_module import PreparedData
+    from caser.datasets import load_split
+    from caser.train import fit
+
+    prepared: dict[DataConfig, PreparedData] = {}  # windows and evaluation sets built once
 
     def train_fn(model: ModelConfig, train: TrainConfig, data: DataConfig) -> Mapping[str, float]:
-        if data not in splits:
-            splits[data] = load_split(data)
-        return fit(model, train, splits[data], protocol="test").metrics
+        if data not in prepared:
+            prepared[data] = PreparedData(load_split(data))
+        return fit(model, train, prepared[data], protocol="test").metrics
 
     return train_fn
 
