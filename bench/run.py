@@ -1,0 +1,98 @@
+"""Every benchmark behind one command; prints one markdown report. Not a test: CI skips it.
+
+    python bench/run.py            # about 15 minutes on 2 cores
+    python bench/run.py --quick    # smaller sizes and sweeps, a couple of minutes
+
+1. Training speed and evaluation time of the default config on MovieLens 100K (when
+   ../shared/data has it) or the synthetic data: bench/train_speed.py.
+2. Scale: the default config at about 100k, 1M and 5M interactions (synthetic, ml-1m-like
+   users x items at 1M), each in its own process for its own peak memory: bench/scale.py.
+3. A sweep of the default study with the median pruner and the same without pruning (same
+   seed, same trial count): epochs trained, best value, and the per-trial overhead (trial
+   wall time minus its epochs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = [(1_000, 2_000, 100_000), (6_040, 3_706, 1_000_000), (30_000, 10_000, 5_000_000)]
+QUICK_SIZES = [(1_000, 2_000, 100_000), (6_040, 3_706, 1_000_000)]
+
+
+def run(cmd: list[str]) -> str:
+    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+    return subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+
+def sweep_figures(trials: int, pruner: str, max_epochs: int, workdir: Path) -> dict:
+    import optuna
+
+    runs = workdir / pruner
+    run([sys.executable, "sweep.py", "--trials", str(trials), "--pruner", pruner, "--max-epochs",
+         str(max_epochs), "--seed", "0", "--runs-dir", str(runs)])
+    study = optuna.load_study(study_name="default", storage=f"sqlite:///{runs / 'default.db'}")
+    done = [t for t in study.trials if t.state.is_finished() and "epochs_run" in t.user_attrs]
+    overheads = [t.user_attrs["wall_time_s"] - t.user_attrs.get("train_time_s", 0.0) for t in done
+                 if "train_time_s" in t.user_attrs]
+    return {
+        "epochs": sum(t.user_attrs["epochs_run"] for t in done),
+        "pruned": sum(t.state.name == "PRUNED" for t in study.trials),
+        "best": study.best_value,
+        "overhead_s": sorted(overheads)[len(overheads) // 2] if overheads else float("nan"),
+        "wall_s": sum(t.user_attrs["wall_time_s"] for t in done),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smaller sizes and a 10-trial sweep")
+    args = p.parse_args()
+    import torch
+
+    print(f"# caser-sweep benchmarks\n\nmachine: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
+          f"Python {platform.python_version()}\n")
+
+    print("## Training and evaluation, default config\n")
+    print(run([sys.executable, "bench/train_speed.py", "--epochs", "4"]))
+
+    print("## Scale (synthetic data, default config)\n")
+    print("| interactions | users x items | windows | prepare s | train seq/s | epoch s | eval s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    for users, items, n in QUICK_SIZES if args.quick else SIZES:
+        r = json.loads(run([sys.executable, "bench/scale.py", "--users", str(users), "--items", str(items),
+                            "--interactions", str(n)]).strip().splitlines()[-1])
+        rows.append(r)
+        print(f"| {r['interactions']:,} | {r['users']:,} x {r['items']:,} | {r['windows']:,} | {r['prepare_s']} "
+              f"| {r['train_seq_per_s']:,} | {r['epoch_s']} | {r['eval_s']} | {r['peak_rss_mb']:,} |")
+    base = rows[0]
+    print("\nTime per training window relative to the smallest size: "
+          + ", ".join(f"{base['train_seq_per_s'] / r['train_seq_per_s']:.2f}x" for r in rows)
+          + "; evaluation seconds per (user x item) relative: "
+          + ", ".join(f"{(r['eval_s'] / (r['eval_users'] * r['items'])) / (base['eval_s'] / (base['eval_users'] * base['items'])):.2f}x"
+                      for r in rows) + "\n")
+
+    trials, epochs = (10, 4) if args.quick else (30, 6)
+    print(f"## Pruning: default study, {trials} trials, {epochs} epochs max, seed 0\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        pruned = sweep_figures(trials, "median", epochs, Path(tmp))
+        full = sweep_figures(trials, "none", epochs, Path(tmp))
+    print("| pruner | epochs trained | pruned trials | best val/map | trial time s | median per-trial overhead s |")
+    print("|---|---|---|---|---|---|")
+    for name, r in (("median", pruned), ("none", full)):
+        print(f"| {name} | {r['epochs']} | {r['pruned']} | {r['best']:.4f} | {r['wall_s']:.0f} | {r['overhead_s']:.2f} |")
+    saved = 1 - pruned["epochs"] / full["epochs"]
+    print(f"\nPruning saved {saved:.0%} of the epochs; its best is {pruned['best'] / full['best']:.1%} of the unpruned best.")
+
+
+if __name__ == "__main__":
+    main()
