@@ -17,11 +17,14 @@ How it is generated (all knobs are keyword arguments of `generate`):
   Item popularity is roughly flat, so a popularity ranking is nearly useless.
 - Taste groups. Motifs are partitioned among `num_groups` groups (fewer when a group would
   hold too few motifs for its users); each user belongs to one group, which Caser's user
-  embedding can pick up.
+  embedding can pick up. The default is one group: with groups, the user embedding alone
+  predicts most of a user's future items and the order of the sequence matters less.
 - Users. Each user draws a target length around num_interactions / num_users (spread
   +-`length_spread`, at least `min_length`) and a run of *different* motifs of their group,
-  each entered at a random offset in 0..`max_offset`. Every event is replaced by a uniformly
-  random item with probability `noise`. Repeats of an item within a user are dropped (items
+  each entered at a random offset in 0..`max_offset`, played `interleave` at a time in
+  alternation (a1 b1 a2 b2 ...: the next item continues the motif of the item two steps back,
+  so a model that sees only the previous item misses it; Caser's skip behaviour). Every
+  event is replaced by a uniformly random item with probability `noise`. Repeats of an item within a user are dropped (items
   seen in training are excluded from ranking, so a repeat would be unpredictable), and the
   sequence is cut at the target length, so sizes land within a few percent of the request.
 
@@ -50,11 +53,12 @@ def generate(
     *,
     motif_len: tuple[int, int] = (6, 10),
     motifs_per_item: int = 4,
-    num_groups: int = 20,
+    num_groups: int = 1,
     max_offset: int = 2,
     noise: float = 0.05,
     length_spread: float = 0.5,
     min_length: int = 5,
+    interleave: int = 2,
 ) -> Sequences:
     """Generate `num_users` sequences over `num_items` items, about `num_interactions` in all.
 
@@ -62,7 +66,8 @@ def generate(
     (the ambiguity of a single previous item). num_groups: taste groups (an upper bound).
     max_offset: a motif is entered at offset 0..max_offset. noise: probability that an event is
     replaced by a random item. length_spread: user lengths are uniform in mean * (1 +- spread).
-    min_length: the shortest user sequence.
+    min_length: the shortest user sequence. interleave: how many motifs a user plays in
+    alternation (1: one after the other).
     """
     lo, hi = motif_len
     mean_events = num_interactions / max(num_users, 1)
@@ -99,8 +104,16 @@ def generate(
     seg_offset = rng.integers(0, max_offset + 1, size=len(seg_motif))
     seg_len = motif_lens[seg_motif] - seg_offset
     start = np.repeat(motif_start[seg_motif] + seg_offset, seg_len)
-    items = motif_items[start + positions_within_user(seg_len)]
+    within = positions_within_user(seg_len)  # each event's position inside its motif
+    items = motif_items[start + within]
     users = np.repeat(seg_user, seg_len)
+    if interleave > 1:
+        # Play `interleave` consecutive motifs of a user in alternation (a1 b1 a2 b2 ...): the
+        # next item continues the motif of the item `interleave` steps back, which one
+        # previous item cannot see (the paper's skip behaviour).
+        seg_rank = np.repeat(positions_within_user(np.bincount(seg_user, minlength=num_users)), seg_len)
+        order = np.lexsort((seg_rank % interleave, within, seg_rank // interleave, users))
+        items, users = items[order], users[order]
     noisy = rng.random(len(items)) < noise
     items[noisy] = rng.integers(1, num_items + 1, size=int(noisy.sum()))
 
