@@ -103,7 +103,9 @@ class Caser(nn.Module):
         x = self.features(seqs, users)
         w2 = self.W2(items)  # (B, K, 2d)
         b2 = self.b2(items).squeeze(2)  # (B, K)
-        return torch.baddbmm(b2.unsqueeze(2), w2, x.unsqueeze(2)).squeeze(2)
+        # Multiply-and-sum rather than the original's baddbmm: the same numbers, and its
+        # backward is about twice as fast for K of a few items on a CPU.
+        return (w2 * x.unsqueeze(1)).sum(2) + b2
 
     def score_all(self, seqs: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         """Scores (B, num_items + 1) of every item, for full-ranking evaluation."""
