@@ -102,7 +102,7 @@ def open_study(
         }
         if storage_url.startswith("sqlite:"):
             rdb_kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
-    storage = open_storage(storage_url, **rdb_kwargs)
+    storage = _open_racing(storage_url, rdb_kwargs)
     try:
         study = optuna.create_study(
             study_name=spec.name, storage=storage, direction=spec.direction, load_if_exists=True,
@@ -123,6 +123,19 @@ def open_study(
     if not study.trials:
         study.enqueue_trial(default_params(spec), user_attrs={"is_default": True}, skip_if_exists=True)
     return study
+
+
+def _open_racing(storage_url: str, rdb_kwargs: dict[str, Any]) -> optuna.storages.BaseStorage:
+    """Open the storage; machines starting together on an empty database race to create
+    Optuna's tables, and the losers see a duplicate-key error: by then the tables exist."""
+    for attempt in range(3):
+        try:
+            return open_storage(storage_url, **rdb_kwargs)
+        except StudyError as exc:
+            if attempt == 2 or not any(m in str(exc) for m in ("duplicate key", "already exists")):
+                raise
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
 
 
 def study_attrs(spec: StudySpec) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+"""Shared and crash-safe sweeps: `sweep.py` worker processes on one study, one of them killed.
+
+    python -m pytest tests/test_distributed.py      (the PostgreSQL test skips without Debian's
+                                                     postgresql; see tests/postgres.py)
+
+Every test runs the real CLI in subprocesses on tiny synthetic data, as a user would.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.checkpoints import checkpoint_dir
+from tests.postgres import postgres_url  # noqa: F401  (the fixture the PostgreSQL test asks for)
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = "synthetic:users=60,items=100,interactions=900"
+N_TRIALS = 12
+N_WORKERS = 3
+RUN_TIMEOUT_S = 150
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# A config slow enough (about a second an epoch) to be killed between two epochs.
+SLOW_STUDY = """
+[study]
+max_epochs = 6
+sampler = "random"
+pruner = "none"
+[data]
+spec = "synthetic:users=300,items=400,interactions=12000"
+[space]
+L = 5
+T = 3
+d = 64
+nv = 4
+nh = 16
+batch_size = 256
+lr = { float = [1e-3, 3e-3], log = true }
+"""
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def sweep(*args: str) -> subprocess.Popen:
+    """`python sweep.py ARGS` with a 1 s heartbeat, its stderr and stdout merged."""
+    cmd = [sys.executable, str(ROOT / "sweep.py"), "--heartbeat", "1", *args]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def finish(proc: subprocess.Popen) -> str:
+    try:
+        output, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"sweep hung:\n{proc.communicate()[0]}") from None
+    assert proc.returncode == 0, f"sweep exited {proc.returncode}:\n{output}"
+    return output
+
+
+def assert_exactly_n_finished(study: optuna.Study, workers: int) -> None:
+    """N finished, none lost. Two workers starting a trial at the same instant could each take
+    the last slot, so the bound is N + workers - 1; in practice we see exactly N."""
+    trials = study.get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state in FINISHED]
+    assert N_TRIALS <= len(finished) <= N_TRIALS + workers - 1, [t.state for t in trials]
+    assert len({t.number for t in trials}) == len(trials)
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.FAIL)]
+    assert len({t.user_attrs["worker"] for t in finished}) > 1  # the work was shared
+
+
+@pytest.mark.slow
+def test_three_machines_share_a_postgres_study(postgres_url: str, tmp_path: Path) -> None:
+    args = ["--storage", postgres_url, "--trials", str(N_TRIALS), "--data", TINY,
+            "--max-epochs", "2", "--runs-dir", str(tmp_path)]
+    procs = [sweep(*args, "--worker-index", str(i)) for i in range(N_WORKERS)]
+    for proc in procs:
+        finish(proc)
+    assert_exactly_n_finished(optuna.load_study(study_name="default", storage=postgres_url),
+                              N_WORKERS)
+
+
+@pytest.mark.slow
+def test_workers_share_the_default_sqlite_study(tmp_path: Path) -> None:
+    output = finish(sweep("--workers", str(N_WORKERS), "--trials", str(N_TRIALS), "--data", TINY,
+                          "--max-epochs", "2", "--runs-dir", str(tmp_path)))
+    assert all(f"[w{i}] " in output for i in range(1, N_WORKERS + 1)), output
+    study = optuna.load_study(study_name="default", storage=f"sqlite:///{tmp_path}/default.db")
+    assert_exactly_n_finished(study, N_WORKERS)
+    assert not list(tmp_path.glob("default/trial_*/checkpoints/*.ckpt"))  # finished: removed
+
+
+@pytest.mark.slow
+def test_a_killed_worker_s_trial_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    study_file = tmp_path / "slow.toml"
+    study_file.write_text(SLOW_STUDY)
+    args = ["--study", str(study_file), "--trials", "2", "--runs-dir", str(tmp_path)]
+    victim = sweep(*args)
+    ckpt = checkpoint_dir(tmp_path, "slow", 0) / "last.ckpt"
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not ckpt.exists():  # the first epoch's checkpoint: kill in the middle of the trial
+        assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()[0]
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate()
+    finish(sweep(*args))
+    study = optuna.load_study(study_name="slow", storage=f"sqlite:///{tmp_path}/slow.db")
+    trials = study.get_trials(deepcopy=False)
+    assert trials[0].state == TrialState.FAIL
+    retry = next(t for t in trials if t.system_attrs.get("failed_trial") == 0)
+    assert retry.state == TrialState.COMPLETE
+    resumed = retry.user_attrs["resumed_from_epoch"]
+    assert 1 <= resumed < 6
+    assert retry.user_attrs["epochs_trained"] == 6 - resumed  # not started over
+    assert retry.user_attrs["epochs_run"] == 6  # the curve: inherited epochs + trained ones
+    assert sorted(retry.intermediate_values) == list(range(6))
+    assert len(study.get_trials(deepcopy=False, states=FINISHED)) == 2
+    assert not list(tmp_path.glob("slow/trial_*/checkpoints/*.ckpt"))
