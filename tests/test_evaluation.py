@@ -1,0 +1,51 @@
+"""Evaluation in user batches gives the numbers of one big batch; popularity ranks by counts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from caser.config import DataConfig, ModelConfig
+from caser.data_module import PreparedData
+from caser.datasets import load_split
+from caser.evaluation import evaluate
+from caser.model import Caser
+from caser.popularity import popularity_metrics
+from caser.sequences import Sequences
+from caser.splits import Split
+
+
+@pytest.fixture(scope="module")
+def data() -> PreparedData:
+    return PreparedData(load_split(DataConfig(spec="synthetic:users=80,items=120,interactions=2000")))
+
+
+@pytest.mark.parametrize("protocol", ["validation", "test"])
+def test_user_batches_do_not_change_the_metrics(data, protocol):
+    torch.manual_seed(0)
+    net = Caser(data.num_users, data.num_items, ModelConfig(d=8)).eval()
+    eval_set = data.eval_set(protocol, L=5)
+    whole = evaluate(net, eval_set, batch_users=10_000)
+    for batch in (1, 7, 33):
+        batched = evaluate(net, eval_set, batch_users=batch)
+        assert batched.keys() == whole.keys()
+        for k in whole:
+            assert batched[k] == pytest.approx(whole[k], abs=1e-6), (batch, k)
+
+
+def test_items_seen_in_training_are_never_recommended():
+    # User 0 saw 1, 2, 3 in training; 4 is held out. 1..3 are the most popular, yet 4 comes first.
+    train = Sequences.from_lists([[1, 2, 3], [1, 2, 3, 4]], num_items=5)
+    held = Sequences.from_lists([[4], []], num_items=5)
+    data = PreparedData(Split(train=train, val=held, test=Sequences.from_lists([[], []], 5)))
+    m = popularity_metrics(data, "validation")
+    assert m["val/prec@1"] == 1.0 and m["val/map"] == 1.0
+
+
+def test_popularity_counts_training_events():
+    train = Sequences.from_lists([[1, 2], [2, 3], [2]], num_items=4)
+    held = Sequences.from_lists([[3], [1], [4]], num_items=4)
+    data = PreparedData(Split(train=train, val=held, test=Sequences.from_lists([[], [], []], 4)))
+    m = popularity_metrics(data, "validation")
+    # user 0 ranks 3 (count 1) before 4 (0); user 1 ranks 1 first; user 2 ranks 1, 3 before 4.
+    assert m["val/map"] == pytest.approx(np.mean([1.0, 1.0, 1 / 3]))
