@@ -64,7 +64,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (tmp / folder).mkdir()
         (tmp / folder / "default.toml").write_text(DEFAULT_TOML.replace(old, new))
     long_space = DEFAULT_TOML.replace("L = { int = [1, 10] }", "L = { int = [9, 10] }")
-    (tmp / "long.toml").write_text(long_space.replace("T = { int = [1, 5] }", "T = { int = [3, 5] }"))
+    long_space = long_space.replace("T = { int = [1, 5] }", "T = { int = [3, 5] }")
+    (tmp / "long.toml").write_text(long_space)
     (tmp / "runs").mkdir()
     spec = load_study_spec("default").with_overrides(data_spec=TINY)
     study = open_study(spec, storage_url("default", None, tmp / "runs"), 0)
@@ -106,7 +107,7 @@ def test_every_bad_input_gives_one_line_and_leaves_the_study_alone(
         start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
         DOC.write_text(text[:start] + "\n" + table + "\n" + text[end:])
     else:
-        assert table in text, f"docs/bad_inputs.md is out of date; UPDATE_DOCS=1 rewrites it:\n{table}"
+        assert table in text, f"docs/bad_inputs.md is stale; UPDATE_DOCS=1 rewrites it:\n{table}"
 
 
 def _cell(line: str) -> str:
