@@ -120,6 +120,10 @@ def open_study(
     if not stored:
         for key, value in study_attrs(spec).items():
             study.set_user_attr(key, value)
+    if any(t.state.is_finished() for t in study.get_trials(deepcopy=False)):
+        # Resuming: a sampler seeded as in the first run would replay that run's draws.
+        resumed = np.random.SeedSequence([seed % 2**32, len(study.trials)]).generate_state(1)[0]
+        study.sampler = make_sampler(spec, int(resumed))
     if not study.trials:
         study.enqueue_trial(default_params(spec), user_attrs={"is_default": True}, skip_if_exists=True)
     return study
@@ -235,6 +239,7 @@ def run_sweep(
         return run_one(trial)
 
     deadline = time.monotonic() + timeout if timeout is not None else None
+    waiting_for: list[int] = []
     while not progress.stopped and (deadline is None or time.monotonic() < deadline):
         trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         finished = sum(t.state in FINISHED for t in trials)
@@ -242,6 +247,10 @@ def run_sweep(
             break
         # Without heartbeats a RUNNING trial may belong to a dead worker forever: don't wait.
         if heartbeats and len(trials) >= n_trials:
+            running = sorted(t.number for t in trials if t.state == TrialState.RUNNING)
+            if running != waiting_for:  # say why this worker idles, once per change
+                report(f"waiting: running trials {running} would make {n_trials} finished")
+                waiting_for = running
             optuna.storages.fail_stale_trials(study)
             time.sleep(WAIT_POLL_S)
             continue
