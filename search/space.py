@@ -92,8 +92,10 @@ def _dimension(name: str, entry: Mapping[str, Any], key: str) -> Dimension:
     log, step = entry.get("log", False), entry.get("step")
     if not isinstance(log, bool):
         raise StudyError(f"{key}: log must be true or false")
-    if step is not None and (log or not _is_number(step) or step <= 0 or (kind == "int" and not isinstance(step, int))):
-        raise StudyError(f"{key}: step must be a positive {'whole ' if kind == 'int' else ''}number, without log")
+    whole = kind == "int"
+    if step is not None and (log or not _is_number(step) or step <= 0
+                             or (whole and not isinstance(step, int))):
+        raise StudyError(f"{key}: step must be a positive {'whole ' if whole else ''}number, without log")
     if kind == "int" and not all(isinstance(b, int) for b in bounds):
         raise StudyError(f"{key}: int bounds must be whole numbers")
     if low > high:
@@ -114,7 +116,7 @@ def _checked_value(name: str, value: Any, key: str) -> Any:
     if FIELD_TYPES[name] in ("int", "float") and not _is_number(value):
         raise StudyError(f"{key}: {value!r} is not possible ({name} is a number)")
     if FIELD_TYPES[name] == "int" and not isinstance(value, int):
-        raise StudyError(f"{key}: {value!r} is not possible ({name} is a whole number: use int or choices)")
+        raise StudyError(f"{key}: {value!r} is not possible ({name} is a whole number)")
     try:
         if name in ("ac_conv", "ac_fc"):
             return canonical_activation(str(value))

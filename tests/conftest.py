@@ -79,7 +79,8 @@ def sweep_cli(*args: Any) -> subprocess.Popen:
 
 def finish(procs: Sequence[subprocess.Popen], timeout: float = 240) -> list[tuple[int, str]]:
     """Wait for CLI runs started together (they overlap: ~4 s of imports each): (code, stderr)."""
-    return [(p.returncode, p.communicate(timeout=timeout)[1]) for p in procs]
+    errs = [p.communicate(timeout=timeout)[1] for p in procs]
+    return [(p.returncode, err) for p, err in zip(procs, errs)]
 
 
 def load_study(storage: str | Path, name: str = "tiny"):

@@ -1,0 +1,72 @@
+"""Study files: the built-in ones load, every mistake is a StudyError naming the file and the key,
+and overrides replace exactly what they name."""
+from __future__ import annotations
+
+import pytest
+
+from caser.config import DataConfig
+from conftest import TINY_DATA, study_toml
+from search.errors import StudyError
+from search.runner import make_pruner
+from search.studyfile import load_study_spec
+
+
+@pytest.mark.parametrize("name", ["default", "ml100k", "paper"])
+def test_the_built_in_studies_load(name):
+    spec = load_study_spec(name)
+    assert spec.name == name and spec.metric == "val/map" and spec.direction == "maximize"
+    assert {"L", "T", "lr"} <= set(spec.space)
+
+
+def test_a_file_is_read_with_its_stem_as_the_study_name(study_file):
+    spec = load_study_spec(str(study_file(name="mine", max_epochs=4, sampler="qmc", seed=5)))
+    assert (spec.name, spec.max_epochs, spec.sampler, spec.pruner, spec.seed) == ("mine", 4, "qmc", "none", 5)
+    assert spec.data == DataConfig(spec=TINY_DATA)
+
+
+def test_overrides_replace_only_what_they_name(study_file):
+    spec = load_study_spec(str(study_file()))
+    changed = spec.with_overrides(data_spec="synthetic", sampler="tpe", pruner="median", max_epochs=9,
+                                  seed=3)
+    assert (changed.data.spec, changed.sampler, changed.pruner, changed.max_epochs, changed.seed) == (
+        "synthetic", "tpe", "median", 9, 3)
+    assert changed.data.train_frac == spec.data.train_frac and changed.space == spec.space
+    assert spec.with_overrides(data_spec=None, seed=None) == spec
+    with pytest.raises(StudyError, match="max_epochs"):
+        spec.with_overrides(max_epochs=0)
+
+
+MISTAKES = {
+    "not toml": (study_toml().replace("[data]", "[data"), "not valid TOML"),
+    "unknown table": (study_toml() + "\n[trainer]\nx = 1\n", "unknown table(s) trainer"),
+    "unknown study key": (study_toml(epochs=3), "unknown key study.epochs"),
+    "unknown data key": (study_toml().replace("[data]", "[data]\nsplitt = 'loo'"), "unknown key data.splitt"),
+    "bad data value": (study_toml().replace("[data]", "[data]\ntrain_frac = 1.5"), "data:"),
+    "bad metric": (study_toml(metric="val/auc"), "study.metric 'val/auc'"),
+    "bad direction": (study_toml(direction="up"), "study.direction"),
+    "bad sampler": (study_toml(sampler="grid"), "study.sampler 'grid'"),
+    "bad pruner": (study_toml(pruner="asha"), "study.pruner 'asha'"),
+    "zero epochs": (study_toml(max_epochs=0), "study.max_epochs"),
+    "unknown pruner table": (study_toml(pruners={"asha": {"x": 1}}), "pruners.asha"),
+    "value for a table": ("study = 3\n", "study must be a table"),
+}
+
+
+@pytest.mark.parametrize("text, expected", MISTAKES.values(), ids=MISTAKES.keys())
+def test_a_mistake_names_the_file_and_the_key(tmp_path, text, expected):
+    path = tmp_path / "broken.toml"
+    path.write_text(text)
+    with pytest.raises(StudyError) as caught:
+        load_study_spec(str(path))
+    assert str(caught.value).startswith(f"{path}:") and expected in str(caught.value)
+
+
+def test_an_unknown_study_lists_the_built_in_ones():
+    with pytest.raises(StudyError, match="no study file .*nope.toml; built-in studies: default, ml100k, paper"):
+        load_study_spec("nope")
+
+
+def test_a_wrong_pruner_option_names_the_table(study_file):
+    spec = load_study_spec(str(study_file(pruner="median", pruners={"median": {"n_startup": 2}})))
+    with pytest.raises(StudyError, match=r"tiny\.toml: pruners\.median:"):
+        make_pruner(spec)

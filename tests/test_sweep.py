@@ -1,0 +1,183 @@
+"""sweep.py as users run it: the default trial first, resuming to N finished trials, flags over
+the study file, reproducible seeds, and every user mistake as one line and exit code 2."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from conftest import TINY_DATA, finish, load_study, study_toml, sweep_cli
+from search.runner import default_params
+from search.studyfile import load_study_spec
+
+ORIGINAL = {"L": 5, "T": 3, "d": 50, "nv": 4, "nh": 16, "ac_conv": "relu", "ac_fc": "relu",
+            "dropout": 0.5, "lr": 1e-3, "l2": 1e-6, "neg_samples": 3, "batch_size": 512}
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+SMALL_SPACE = {"d": "{ choices = [8, 16, 50] }", "dropout": "{ float = [0.0, 0.6] }",
+               "lr": "{ float = [1e-4, 1e-2], log = true }", "ac_fc": '{ choices = ["relu", "tanh"] }'}
+
+
+def trial_dirs(runs: Path, study: str = "tiny") -> list[str]:
+    return sorted(p.name for p in (runs / study).glob("trial_*"))
+
+
+def test_the_default_trial_comes_first_with_the_original_values(sweep_main, tmp_path):
+    code, err = sweep_main("--data", TINY_DATA, "--max-epochs", 1, "--trials", 2,
+                           "--runs-dir", tmp_path, "--sampler", "random")
+    assert code == 0, err
+    first, second = load_study(tmp_path / "default.db", "default").trials[:2]
+    assert first.number == 0 and first.user_attrs["is_default"] is True
+    assert first.params == ORIGINAL  # every searched parameter of the default study
+    assert "is_default" not in second.user_attrs and second.params != ORIGINAL
+
+
+def test_the_default_trial_samples_only_what_the_space_cannot_hold(study_file):
+    spec = load_study_spec(str(study_file(space={"d": "{ choices = [8, 16] }", "L": "{ int = [1, 4] }",
+                                                 "lr": "{ float = [1e-4, 1e-2] }", "nh": 8})))
+    assert default_params(spec) == {"lr": 1e-3}  # d=50 and L=5 are outside; nh is fixed
+
+
+def test_resuming_runs_only_the_missing_trials_and_a_finished_study_says_so(sweep_main, study_file, tmp_path):
+    path = study_file(space=SMALL_SPACE)
+    runs = tmp_path / "runs"
+    args = ("--study", path, "--runs-dir", runs)
+    assert sweep_main(*args, "--trials", 3)[0] == 0
+    before = load_study(runs / "tiny.db").trials
+    assert sweep_main(*args, "--trials", 5)[0] == 0
+    trials = load_study(runs / "tiny.db").trials
+    assert sum(t.state in FINISHED for t in trials) == 5 and len(trials) == 5
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    for old, new in zip(before, trials[:3]):
+        assert (new.state, new.params, new.value, new.user_attrs, new.datetime_complete) == (
+            old.state, old.params, old.value, old.user_attrs, old.datetime_complete)
+    # A resumed sweep must explore, not replay the first run's draws.
+    assert all(t.params != old.params for t in trials[3:] for old in trials[:3])
+    dirs = trial_dirs(runs)
+    assert dirs == [f"trial_{n:04d}" for n in range(5)]
+
+    code, err = sweep_main(*args, "--trials", 5)
+    assert code == 0
+    assert "already has 5 finished trials (asked for 5); nothing to do" in err
+    assert len(load_study(runs / "tiny.db").trials) == 5 and trial_dirs(runs) == dirs
+
+
+def test_flags_override_the_study_file(sweep_main, study_file, tmp_path):
+    import optuna
+
+    from search.space import suggest
+
+    path = study_file(space=SMALL_SPACE, data=str(tmp_path / "no-such-file.tsv"),
+                      max_epochs=50, sampler="tpe", pruner="median", seed=0)
+    runs = tmp_path / "runs"
+    code, err = sweep_main("--study", path, "--runs-dir", runs, "--trials", 3, "--max-epochs", 2,
+                           "--sampler", "random", "--pruner", "none", "--data", TINY_DATA, "--seed", 7)
+    assert code == 0, err
+    assert "(random sampler, none pruner, 2 epochs max)" in err
+    study = load_study(runs / "tiny.db")
+    assert study.user_attrs["data"]["spec"] == TINY_DATA and study.user_attrs["max_epochs"] == 2
+    assert [t.user_attrs["epochs_run"] for t in study.trials] == [2, 2, 2]  # no pruning, 2 epochs
+    # The sampler is a RandomSampler seeded 7: replaying it gives the same draws after the default.
+    replay = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
+    replay.enqueue_trial(study.trials[0].params)
+    replay.optimize(lambda t: float(len(suggest(t, load_study_spec(str(path)).space))), n_trials=3)
+    assert [t.params for t in replay.trials] == [t.params for t in study.trials]
+    from conftest import hparams_of, read_run
+
+    assert hparams_of(read_run(runs / "tiny" / "trial_0001"))[1]["seed"] == 7  # training seed too
+
+
+@pytest.mark.slow  # two real processes: ~10-18 s on 2 cores
+def test_the_same_seed_gives_the_same_sweep(study_file, tmp_path):
+    path = study_file(space=SMALL_SPACE, sampler="tpe", max_epochs=2)
+    procs = [sweep_cli("--study", path, "--runs-dir", tmp_path / run, "--trials", 3, "--seed", 11)
+             for run in ("a", "b")]
+    for code, err in finish(procs):
+        assert code == 0, err
+    a, b = (load_study(tmp_path / run / "tiny.db").trials for run in ("a", "b"))
+    assert [(t.params, t.value) for t in a] == [(t.params, t.value) for t in b]
+    assert len({str(t.params) for t in a}) == 3
+
+
+# -- user mistakes --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mistakes(tmp_path_factory):
+    """Files for every mistake, and a stored study: {case: (sweep.py arguments, expected text)}."""
+    import sweep
+
+    tmp = tmp_path_factory.mktemp("mistakes")
+    ok = tmp / "tiny.toml"
+    ok.write_text(study_toml())
+    (tmp / "malformed.toml").write_text(study_toml().replace("[data]", "[data"))
+    (tmp / "unknown_key.toml").write_text(study_toml(epochs=3))
+    garbage = tmp / "garbage.db"
+    garbage.write_bytes(b"this is not an sqlite file, just text\n" * 40)
+    (tmp / "a_file").write_text("")
+    (tmp / "other").mkdir()
+    other_metric = tmp / "other" / "tiny.toml"  # same study name, another metric
+    other_metric.write_text(study_toml(metric="val/prec@10"))
+    shared = f"sqlite:///{tmp / 'shared.db'}"
+    assert sweep.main(["--study", str(ok), "--storage", shared, "--trials", "1",
+                       "--runs-dir", str(tmp / "shared-runs")]) == 0
+    readonly = tmp / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    yield tmp, shared, {
+        "unknown study": (["--study", "no_such_study"], "no study file"),
+        "malformed toml": (["--study", tmp / "malformed.toml"], "not valid TOML"),
+        "unknown key": (["--study", tmp / "unknown_key.toml"], "unknown key study.epochs"),
+        "bad data path": (["--study", ok, "--data", tmp / "missing.tsv"], "no such file"),
+        "zero trials": (["--study", ok, "--trials", "0"], "--trials must be at least 1"),
+        "not an sqlite file": (["--study", ok, "--storage", f"sqlite:///{garbage}"], "not an SQLite database"),
+        "runs dir under a file": (["--study", ok, "--runs-dir", tmp / "a_file" / "runs"], "cannot create"),
+        "unwritable runs dir": (["--study", ok, "--runs-dir", readonly], "not writable"),
+        "stored with another metric": (["--study", other_metric, "--storage", shared], "val/map"),
+    }
+    readonly.chmod(0o700)
+
+
+def mistake_args(tmp: Path, case: str, args: list) -> list:
+    runs = [] if "--runs-dir" in args else ["--runs-dir", tmp / "runs" / case.replace(" ", "_")]
+    trials = [] if "--trials" in args else ["--trials", 2]
+    return [*args, *runs, *trials]
+
+
+def snapshot(tmp: Path, shared: str) -> dict:
+    files = {p.relative_to(tmp): p.read_bytes() for p in tmp.rglob("*") if p.is_file()}
+    study = load_study(shared)
+    trials = [(t.number, t.state, t.params, t.value, t.user_attrs) for t in study.trials]
+    return {"files": files, "trials": trials, "attrs": study.user_attrs}
+
+
+def assert_one_line_error(code: int, err: str, expected: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
+    assert "Traceback" not in err
+
+
+CASES = ["unknown study", "malformed toml", "unknown key", "bad data path", "zero trials",
+         "not an sqlite file", "runs dir under a file", "unwritable runs dir", "stored with another metric"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_mistake_is_one_line_on_stderr_exit_code_2_and_touches_nothing(mistakes, sweep_main, case):
+    if case == "unwritable runs dir" and os.geteuid() == 0:
+        pytest.skip("root writes into a mode 0500 directory anyway")
+    tmp, shared, cases = mistakes
+    args, expected = cases[case]
+    before = snapshot(tmp, shared)
+    code, err = sweep_main(*mistake_args(tmp, case, args))
+    assert_one_line_error(code, err, expected)
+    assert snapshot(tmp, shared) == before  # no new storage, the garbage file and the study untouched
+
+
+def test_mistakes_in_a_real_process_print_no_traceback(mistakes):
+    tmp, _, cases = mistakes
+    chosen = ["not an sqlite file", "stored with another metric"]  # ~5 s of imports each
+    procs = [sweep_cli(*mistake_args(tmp, case, cases[case][0])) for case in chosen]
+    for case, (code, err) in zip(chosen, finish(procs)):
+        assert_one_line_error(code, err, cases[case][1])

@@ -1,0 +1,63 @@
+"""TensorBoard, read with its own reader: one run per trial (`runs/<study>/trial_0007/`), one point
+per epoch on steps 1..E for the loss and every validation metric, and an HParams entry with the
+same keys for every trial, `state` included."""
+from __future__ import annotations
+
+import pytest
+
+from caser.metrics import metric_names
+from conftest import hparams_of, read_run
+from search.runner import open_study, prepare_data, run_sweep
+from search.studyfile import load_study_spec
+from search.tensorboard import trial_dir_name
+
+EPOCHS = 3
+HPARAM_KEYS = {"L", "T", "d", "nv", "nh", "ac_conv", "ac_fc", "dropout", "lr", "l2", "neg_samples",
+               "batch_size", "epochs", "seed", "state"}
+
+
+@pytest.fixture(scope="module")
+def two_trials(tmp_path_factory):
+    from conftest import study_toml
+
+    tmp = tmp_path_factory.mktemp("tb")
+    path = tmp / "tiny.toml"
+    path.write_text(study_toml(space={"d": "{ choices = [8, 16] }", "lr": "{ float = [1e-4, 1e-2], log = true }"},
+                               max_epochs=EPOCHS))
+    spec = load_study_spec(str(path))
+    data, max_window = prepare_data(spec)
+    study = open_study(spec, f"sqlite:///{tmp / 'tiny.db'}", spec.seed)
+    run_sweep(spec, study, data, max_window, 2, tmp, lambda line: None)
+    return tmp, study
+
+
+def test_trial_dirs_are_named_after_optuna_trial_numbers(two_trials):
+    tmp, study = two_trials
+    assert trial_dir_name(7) == "trial_0007"
+    assert sorted(p.name for p in (tmp / "tiny").iterdir()) == ["trial_0000", "trial_0001"]
+    assert [t.number for t in study.trials] == [0, 1]
+
+
+@pytest.mark.parametrize("number", [0, 1])
+def test_every_curve_has_one_point_per_epoch(two_trials, number):
+    tmp, study = two_trials
+    run = read_run(tmp / "tiny" / f"trial_{number:04d}")
+    for tag in ["train/loss", *metric_names("val")]:
+        events = run.Scalars(tag)
+        assert [e.step for e in events] == list(range(1, EPOCHS + 1)), tag
+    trial = study.trials[number]
+    assert [e.value for e in run.Scalars("val/map")] == pytest.approx(
+        [trial.intermediate_values[k] for k in range(EPOCHS)], rel=1e-5)
+    assert max(e.value for e in run.Scalars("val/map")) == pytest.approx(trial.value, rel=1e-5)
+    best = run.Scalars("best/val/map")
+    assert len(best) == 1 and best[0].step == trial.user_attrs["best_epoch"]
+
+
+def test_hparams_list_the_same_keys_for_every_trial_with_its_state(two_trials):
+    tmp, study = two_trials
+    for trial in study.trials:
+        keys, values = hparams_of(read_run(tmp / "tiny" / f"trial_{trial.number:04d}"))
+        assert set(keys) == HPARAM_KEYS and set(values) == HPARAM_KEYS
+        assert values["state"] == trial.state.name == "COMPLETE"
+        assert values["lr"] == pytest.approx(trial.params["lr"]) and values["d"] == trial.params["d"]
+        assert values["epochs"] == EPOCHS
