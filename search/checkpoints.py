@@ -69,11 +69,12 @@ def merge_history(
     """The full curve of a resumed trial: the original's reported values, then the new epochs.
 
     `earlier` is the trial's inherited intermediate values (step = 0-based epoch); they carry
-    only the monitored metric, so a best epoch before the crash shows only that metric.
+    only the monitored metric, so a best epoch before the crash shows only that metric, and no
+    training time (the time is this run's).
     """
     trained = {int(row["epoch"]) for row in history}
     before = [
-        {"epoch": step + 1, monitor: value}
+        {"epoch": step + 1, monitor: value, "time_s": 0.0}  # trained before, not by this run
         for step, value in sorted(earlier.items())
         if step < epochs_done and step + 1 not in trained
     ]
