@@ -27,14 +27,14 @@ N_TRIALS = 12
 N_WORKERS = 3
 RUN_TIMEOUT_S = 150
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-# A config slow enough (about a second an epoch) to be killed between two epochs.
+# A config slow enough (a few tenths of a second an epoch) to be killed between two epochs.
 SLOW_STUDY = """
 [study]
 max_epochs = 6
 sampler = "random"
 pruner = "none"
 [data]
-spec = "synthetic:users=300,items=400,interactions=9000"
+spec = "synthetic:users=300,items=400,interactions=30000"
 [space]
 L = 5
 T = 3
@@ -108,7 +108,7 @@ def test_a_killed_worker_s_trial_resumes_from_its_checkpoint(tmp_path: Path) -> 
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while not ckpt.exists():  # the first epoch's checkpoint: kill in the middle of the trial
         assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()[0]
-        time.sleep(0.05)
+        time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)
     victim.communicate()
     finish(sweep(*args))
