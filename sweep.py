@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from search.workers import run_workers, torch_threads, worker_label
 
     if not args.verbose:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial says it
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     try:
