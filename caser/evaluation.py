@@ -13,7 +13,7 @@ import torch
 
 from caser.metrics import ranking_metric_sums
 from caser.sequences import Sequences
-from caser.windows import last_inputs
+from caser.windows import SeenItems, last_inputs
 
 
 @dataclass(frozen=True)
@@ -30,14 +30,6 @@ class EvalSet:
         return len(self.users)
 
 
-def _distinct_per_user(seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
-    """CSR of each user's distinct items (sorted): (indptr, items)."""
-    stride = seqs.num_items + 1
-    keys = np.unique(seqs.users() * stride + seqs.items)
-    counts = np.bincount(keys // stride, minlength=seqs.num_users)
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), keys % stride
-
-
 def _select(indptr: np.ndarray, items: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows `users` of a CSR, as a new compact CSR."""
     counts = indptr[users + 1] - indptr[users]
@@ -48,9 +40,9 @@ def _select(indptr: np.ndarray, items: np.ndarray, users: np.ndarray) -> tuple[n
 
 def build_eval_set(history: Sequences, held_out: Sequences, L: int) -> EvalSet:
     """Score held_out given history: inputs are history's last L items, history is excluded."""
-    t_indptr, t_items = _distinct_per_user(held_out)
+    t_indptr, t_items = SeenItems(held_out).as_csr()
     users = np.nonzero(np.diff(t_indptr) > 0)[0]
-    s_indptr, s_items = _distinct_per_user(history)
+    s_indptr, s_items = SeenItems(history).as_csr()
     seen_indptr, seen_items = _select(s_indptr, s_items, users)
     target_indptr, target_items = _select(t_indptr, t_items, users)
     return EvalSet(

@@ -60,7 +60,12 @@ class SeenItems:
         self.stride = seqs.num_items + 1
         self.keys = np.unique(seqs.users() * self.stride + seqs.items)
         self.num_items = seqs.num_items
-        self.counts = np.bincount(self.keys // self.stride, minlength=seqs.num_users)
+        self.num_users = seqs.num_users
+
+    def as_csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each user's distinct items, sorted, as CSR (indptr, items)."""
+        counts = np.bincount(self.keys // self.stride, minlength=self.num_users)
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), self.keys % self.stride
 
     def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         q = users * self.stride + items
