@@ -10,6 +10,7 @@ Only layers and `forward`: the loss, optimiser and logging live in `caser/module
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,8 +25,20 @@ ACTIVATION_FUNCTIONS = {
 }
 
 
+def lookup(table: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """table(ids) through index_select, whose backward (index_add) is faster on a CPU than
+    the embedding's own (about 0.1 ms a lookup at batch 512)."""
+    rows = torch.index_select(table.weight, 0, ids.reshape(-1))
+    return rows.view(*ids.shape, table.embedding_dim)
+
+
 class Caser(nn.Module):
     """The Caser network for num_users users and num_items real items (ids 1..num_items; 0 pads)."""
+
+    # The horizontal convolutions run as one dense product up to this many matrix entries;
+    # beyond it, one product per height is faster (measured on 2 CPU cores, batch 512: 2.3 ms
+    # against 4.2 ms at the defaults, 24 ms against 25 ms at 1.1M entries, 89 against 63 at 4.5M).
+    DENSE_MAX_ENTRIES = 1_000_000
 
     def __init__(self, num_users: int, num_items: int, config: ModelConfig) -> None:
         super().__init__()
@@ -39,14 +52,29 @@ class Caser(nn.Module):
         self.conv_v = nn.Conv2d(1, nv, (L, 1)) if nv else None
         self.conv_h = nn.ModuleList([nn.Conv2d(1, nh, (h, d)) for h in range(1, L + 1)] if nh else [])
         self.fc1 = nn.Linear(nv * d + nh * L, d)
-        self.W2 = nn.Embedding(n_rows, 2 * d)
-        self.b2 = nn.Embedding(n_rows, 1)
+        # The original's per-item output weights W2 (2d) and bias b2, side by side in one table,
+        # row i = [W2_i, b2_i]: one lookup and one gradient scatter instead of two, for the same
+        # parameters and the same (elementwise) Adam update.
+        self.output = nn.Embedding(n_rows, 2 * d + 1)
         # The original's initialisation: N(0, 1/dim) for the embeddings and W2 (whose dim is 2d
         # there too), zero b2; convs and fc1 keep PyTorch's defaults.
         self.user_embeddings.weight.data.normal_(0, 1.0 / d)
         self.item_embeddings.weight.data.normal_(0, 1.0 / d)
-        self.W2.weight.data.normal_(0, 1.0 / (2 * d))
-        self.b2.weight.data.zero_()
+        self.W2.data.normal_(0, 1.0 / (2 * d))
+        self.b2.data.zero_()
+        self.dense_horizontal = bool(nh) and L * d * nh * L * (L + 1) // 2 <= self.DENSE_MAX_ENTRIES
+        if self.dense_horizontal:
+            self._build_dense_layout()
+
+    @property
+    def W2(self) -> torch.Tensor:
+        """(num_items + 1, 2d) output weights of every item, a view into `output`."""
+        return self.output.weight[:, :-1]
+
+    @property
+    def b2(self) -> torch.Tensor:
+        """(num_items + 1,) output bias of every item, a view into `output`."""
+        return self.output.weight[:, -1]
 
     def features(self, seqs: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         """(B, 2d): the concatenation [z, P_u] that every item's output weights dot with.
@@ -57,22 +85,65 @@ class Caser(nn.Module):
         activation equals the original's activation-then-pool, as every activation here is
         non-decreasing. `features_reference` keeps the literal Conv2d computation for tests.
         """
-        E = self.item_embeddings(seqs)  # (B, L, d)
+        E = lookup(self.item_embeddings, seqs)  # (B, L, d)
         parts = []
         if self.conv_v is not None:
             w = self.conv_v.weight.view(self.config.nv, self.config.L)  # (nv, L)
             v = torch.einsum("vl,bld->bvd", w, E) + self.conv_v.bias.view(1, -1, 1)
             parts.append(v.flatten(1))  # (B, nv * d)
-        for h, conv in enumerate(self.conv_h, start=1):
-            windows = E[:, self._window_index(h, E.device)].flatten(2)  # (B, L - h + 1, h * d)
-            c = F.linear(windows, conv.weight.flatten(1), conv.bias)  # (B, L - h + 1, nh)
-            parts.append(self.ac_conv(c.amax(1)))  # (B, nh)
+        if self.conv_h:
+            pooled = self._horizontal_dense(E) if self.dense_horizontal else self._horizontal_unfolded(E)
+            parts.append(self.ac_conv(pooled + self._horizontal_bias()))  # (B, nh * L)
         return self._head(torch.cat(parts, 1), users)
 
-    def _window_index(self, h: int, device: torch.device) -> torch.Tensor:
-        """(L - h + 1, h) positions of every window of height h: row t is t, t+1, ..., t+h-1."""
-        n = self.config.L - h + 1
-        return (torch.arange(n, device=device)[:, None] + torch.arange(h, device=device)[None, :])
+    def _horizontal_bias(self) -> torch.Tensor:
+        return torch.cat([conv.bias for conv in self.conv_h])
+
+    def _horizontal_unfolded(self, E: torch.Tensor) -> torch.Tensor:
+        """(B, nh * L) max over time of every horizontal filter, one product per height h."""
+        pooled = []
+        for h, conv in enumerate(self.conv_h, start=1):
+            windows = E.unfold(1, h, 1).flatten(2)  # (B, L - h + 1, d * h): [t, j * h + k] = E[t + k, j]
+            weight = conv.weight.squeeze(1).transpose(1, 2).flatten(1)  # (nh, d * h), the same order
+            pooled.append(F.linear(windows, weight).amax(1))  # (B, nh)
+        return torch.cat(pooled, 1)
+
+    def _horizontal_dense(self, E: torch.Tensor) -> torch.Tensor:
+        """(B, nh * L) as `_horizontal_unfolded`, every filter at every position in ONE product.
+
+        The filters are laid out as a (L * d, sum over h of nh * (L - h + 1)) matrix whose
+        column (h, t, f) holds filter f of height h at rows t * d .. (t + h) * d, zero elsewhere.
+        One large product beats L small ones while the matrix is small (`DENSE_MAX_ENTRIES`).
+        """
+        weights = torch.cat([conv.weight.flatten() for conv in self.conv_h])
+        matrix = weights.new_zeros(self._dense_shape.numel())
+        matrix = matrix.index_put((self._dense_position,), weights[self._dense_source])
+        out = E.flatten(1) @ matrix.view(self._dense_shape)  # (B, columns)
+        nh, L = self.config.nh, self.config.L
+        pooled, start = [], 0
+        for h in range(1, L + 1):
+            n = L - h + 1
+            pooled.append(out[:, start : start + n * nh].view(-1, n, nh).amax(1))
+            start += n * nh
+        return torch.cat(pooled, 1)
+
+    def _build_dense_layout(self) -> None:
+        """Where each horizontal filter weight goes in `_horizontal_dense`'s matrix: flat
+        positions in the matrix and, for each, its index in the concatenated flat weights."""
+        L, d, nh = self.config.L, self.config.d, self.config.nh
+        positions, sources, column, offset = [], [], 0, 0
+        for h in range(1, L + 1):
+            n = L - h + 1
+            t, f, k, j = np.meshgrid(np.arange(n), np.arange(nh), np.arange(h), np.arange(d), indexing="ij")
+            rows, cols = (t + k) * d + j, column + t * nh + f
+            positions.append((rows, cols))
+            sources.append(offset + (f * h + k) * d + j)  # Conv2d weight (nh, 1, h, d), flattened
+            column, offset = column + n * nh, offset + nh * h * d
+        self._dense_shape = torch.Size((L * d, column))
+        flat = np.concatenate([(r * column + c).ravel() for r, c in positions])
+        self.register_buffer("_dense_position", torch.from_numpy(flat), persistent=False)
+        self.register_buffer("_dense_source", torch.from_numpy(np.concatenate([s.ravel() for s in sources])),
+                             persistent=False)
 
     def features_reference(self, seqs: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         """`features` computed literally as the original: Conv2d, activation, max-pool."""
@@ -91,23 +162,21 @@ class Caser(nn.Module):
         p = self.config.dropout
         if not self.training or p == 0.0:
             return x
-        keep = torch.rand_like(x) >= p
-        return x * keep * (1.0 / (1.0 - p))
+        scaled_mask = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # outside autograd
+        return x * scaled_mask
 
     def _head(self, conv_features: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         z = self.ac_fc(self.fc1(self._dropout(conv_features)))  # (B, d)
-        return torch.cat([z, self.user_embeddings(users)], 1)  # (B, 2d)
+        return torch.cat([z, lookup(self.user_embeddings, users)], 1)  # (B, 2d)
 
     def forward(self, seqs: torch.Tensor, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores (B, K) of K candidate items per row: seqs (B, L), users (B,), items (B, K)."""
-        x = self.features(seqs, users)
-        w2 = self.W2(items)  # (B, K, 2d)
-        b2 = self.b2(items).squeeze(2)  # (B, K)
-        # Multiply-and-sum rather than the original's baddbmm: the same numbers, and its
-        # backward is about twice as fast for K of a few items on a CPU.
-        return (w2 * x.unsqueeze(1)).sum(2) + b2
+        x = F.pad(self.features(seqs, users), (0, 1), value=1.0)  # [z, P_u, 1]: (B, 2d + 1)
+        # [W2_i, b2_i] . [z, P_u, 1] by multiply-and-sum rather than the original's baddbmm:
+        # the same numbers, and its backward is about twice as fast for a few items on a CPU.
+        return (lookup(self.output, items) * x.unsqueeze(1)).sum(2)
 
     def score_all(self, seqs: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         """Scores (B, num_items + 1) of every item, for full-ranking evaluation."""
         x = self.features(seqs, users)
-        return torch.addmm(self.b2.weight.squeeze(1), x, self.W2.weight.t())
+        return torch.addmm(self.b2, x, self.W2.t())

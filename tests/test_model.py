@@ -13,12 +13,23 @@ from caser.model import Caser
     [ModelConfig(), ModelConfig(nv=0), ModelConfig(nh=0), ModelConfig(L=1, ac_conv="sigm"),
      ModelConfig(L=9, nh=3, ac_conv="tanh", ac_fc="iden"), ModelConfig(ac_conv="identity")],
 )
-def test_fast_features_equal_the_literal_convolutions(config):
+@pytest.mark.parametrize("dense", [True, False], ids=["one-product", "per-height"])
+def test_fast_features_and_gradients_equal_the_literal_convolutions(config, dense, monkeypatch):
+    monkeypatch.setattr(Caser, "DENSE_MAX_ENTRIES", 10**9 if dense else 0)
     torch.manual_seed(0)
     net = Caser(11, 30, config).eval()
+    assert net.dense_horizontal == (dense and config.nh > 0)
     seqs = torch.randint(0, 31, (7, config.L))
     users = torch.randint(0, 11, (7,))
-    assert torch.allclose(net.features(seqs, users), net.features_reference(seqs, users), atol=1e-6)
+    fast, reference = net.features(seqs, users), net.features_reference(seqs, users)
+    assert torch.allclose(fast, reference, atol=1e-6)
+    weights = [p for p in net.parameters()]
+    fast_grads = torch.autograd.grad(fast.square().sum(), weights, allow_unused=True)
+    reference_grads = torch.autograd.grad(reference.square().sum(), weights, allow_unused=True)
+    for a, b in zip(fast_grads, reference_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.allclose(a, b, atol=1e-5)
 
 
 @pytest.mark.parametrize("nv,nh", [(0, 16), (4, 0)])
@@ -48,5 +59,5 @@ def test_initialisation_is_the_originals():
     torch.manual_seed(0)
     net = Caser(300, 2000, ModelConfig(d=50))
     assert net.item_embeddings.weight.std().item() == pytest.approx(1 / 50, rel=0.05)
-    assert net.W2.weight.std().item() == pytest.approx(1 / 100, rel=0.05)
-    assert net.b2.weight.abs().sum().item() == 0
+    assert net.W2.std().item() == pytest.approx(1 / 100, rel=0.05)
+    assert net.b2.abs().sum().item() == 0
