@@ -83,7 +83,10 @@ class Caser(nn.Module):
         filters span the whole embedding width, so a convolution is a linear map of a window),
         several times faster on a CPU than conv2d and its backward. Max-pooling before the
         activation equals the original's activation-then-pool, as every activation here is
-        non-decreasing. `features_reference` keeps the literal Conv2d computation for tests.
+        non-decreasing; the bias, the same at every position, is added after the pool too. The
+        pool is `max(1).values`, whose backward, like max_pool1d's, sends the gradient to one
+        position (amax's would split ties) in fewer operations. `features_reference` keeps the
+        literal Conv2d computation for tests.
         """
         E = lookup(self.item_embeddings, seqs)  # (B, L, d)
         parts = []
@@ -105,7 +108,7 @@ class Caser(nn.Module):
         for h, conv in enumerate(self.conv_h, start=1):
             windows = E.unfold(1, h, 1).flatten(2)  # (B, L - h + 1, d * h): [t, j * h + k] = E[t + k, j]
             weight = conv.weight.squeeze(1).transpose(1, 2).flatten(1)  # (nh, d * h), the same order
-            pooled.append(F.linear(windows, weight).amax(1))  # (B, nh)
+            pooled.append(F.linear(windows, weight).max(1).values)  # (B, nh)
         return torch.cat(pooled, 1)
 
     def _horizontal_dense(self, E: torch.Tensor) -> torch.Tensor:
@@ -117,13 +120,13 @@ class Caser(nn.Module):
         """
         weights = torch.cat([conv.weight.flatten() for conv in self.conv_h])
         matrix = weights.new_zeros(self._dense_shape.numel())
-        matrix = matrix.index_put((self._dense_position,), weights[self._dense_source])
+        matrix = matrix.index_put((self._dense_position,), weights.index_select(0, self._dense_source))
         out = E.flatten(1) @ matrix.view(self._dense_shape)  # (B, columns)
         nh, L = self.config.nh, self.config.L
         pooled, start = [], 0
         for h in range(1, L + 1):
             n = L - h + 1
-            pooled.append(out[:, start : start + n * nh].view(-1, n, nh).amax(1))
+            pooled.append(out[:, start : start + n * nh].view(-1, n, nh).max(1).values)
             start += n * nh
         return torch.cat(pooled, 1)
 

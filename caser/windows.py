@@ -56,11 +56,19 @@ def last_inputs(seqs: Sequences, L: int) -> np.ndarray:
 class SeenItems:
     """Membership test "has user u seen item i" for many pairs at once (sorted int64 keys)."""
 
+    # Up to this many (user, item) cells, `contains` reads a dense boolean table (one byte a
+    # cell: 1.6 MB for ml-100k, 22 MB for ml-1m), several times faster than a binary search.
+    DENSE_MAX_CELLS = 64_000_000
+
     def __init__(self, seqs: Sequences) -> None:
         self.stride = seqs.num_items + 1
         self.keys = np.unique(seqs.users() * self.stride + seqs.items)
         self.num_items = seqs.num_items
         self.num_users = seqs.num_users
+        self.table: np.ndarray | None = None
+        if self.num_users * self.stride <= self.DENSE_MAX_CELLS:
+            self.table = np.zeros(self.num_users * self.stride, dtype=bool)
+            self.table[self.keys] = True
 
     def as_csr(self) -> tuple[np.ndarray, np.ndarray]:
         """Each user's distinct items, sorted, as CSR (indptr, items)."""
@@ -69,6 +77,8 @@ class SeenItems:
 
     def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         q = users * self.stride + items
+        if self.table is not None:
+            return self.table[q]
         pos = np.searchsorted(self.keys, q)
         pos = np.minimum(pos, len(self.keys) - 1)
         return self.keys[pos] == q if len(self.keys) else np.zeros(q.shape, dtype=bool)

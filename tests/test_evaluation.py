@@ -1,4 +1,5 @@
-"""Evaluation in user batches gives the numbers of one big batch; popularity ranks by counts."""
+"""Evaluation in user batches gives the numbers of one big batch and of the per-user reference;
+popularity ranks by counts."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +12,7 @@ from caser.datasets import load_split
 from caser.evaluation import evaluate
 from caser.model import Caser
 from caser.popularity import popularity_metrics
+from caser.reference_metrics import reference_evaluate
 from caser.sequences import Sequences
 from caser.splits import Split
 
@@ -31,6 +33,17 @@ def test_user_batches_do_not_change_the_metrics(data, protocol):
         assert batched.keys() == whole.keys()
         for k in whole:
             assert batched[k] == pytest.approx(whole[k], abs=1e-6), (batch, k)
+
+
+@pytest.mark.parametrize("protocol", ["validation", "test"])
+def test_evaluation_equals_the_per_user_reference_on_a_model(data, protocol):
+    torch.manual_seed(1)
+    net = Caser(data.num_users, data.num_items, ModelConfig(d=8))
+    eval_set = data.eval_set(protocol, L=5)
+    fast, slow = evaluate(net, eval_set, "x", batch_users=16), reference_evaluate(net, eval_set, "x")
+    assert fast.keys() == slow.keys() and len(fast) == 9
+    for k in fast:
+        assert fast[k] == pytest.approx(slow[k], abs=1e-6), k
 
 
 def test_items_seen_in_training_are_never_recommended():

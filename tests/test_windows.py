@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from caser.sequences import Sequences
 from caser.windows import SeenItems, build_windows, last_inputs, sample_negatives
@@ -34,14 +35,18 @@ def test_windows_of_many_users_stay_with_their_user():
     assert w.targets.tolist() == [[3], [4], [7], [8], [9]]
 
 
-def test_negatives_never_hit_training_items():
+@pytest.mark.parametrize("dense", [True, False], ids=["table", "binary-search"])
+def test_negatives_never_hit_training_items(dense, monkeypatch):
+    monkeypatch.setattr(SeenItems, "DENSE_MAX_CELLS", 10**9 if dense else 0)
     rng = np.random.default_rng(0)
     num_items = 50
     lists = [sorted(rng.choice(np.arange(1, num_items + 1), size=k, replace=False).tolist())
              for k in rng.integers(1, 45, size=40)]
     seqs = Sequences.from_lists(lists, num_items=num_items)
     users = np.repeat(np.arange(len(lists)), 30)
-    negatives = sample_negatives(SeenItems(seqs), users, 5, np.random.default_rng(1))
+    seen = SeenItems(seqs)
+    assert (seen.table is not None) == dense
+    negatives = sample_negatives(seen, users, 5, np.random.default_rng(1))
     assert negatives.shape == (len(users), 5)
     for u, row in zip(users, negatives):
         assert not set(row.tolist()) & set(lists[u])
