@@ -20,6 +20,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,35 +52,43 @@ def sweep_figures(trials: int, pruner: str, max_epochs: int, workdir: Path) -> d
     }
 
 
+def ratios(rows: list[dict], per_unit) -> str:
+    base = per_unit(rows[0])
+    return ", ".join(f"{per_unit(r) / base:.2f}x" for r in rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smaller sizes and a 10-trial sweep")
     args = p.parse_args()
+    started = time.perf_counter()
     import torch
 
     print(f"# caser-sweep benchmarks\n\nmachine: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
-          f"Python {platform.python_version()}\n")
+          f"Python {platform.python_version()}\n", flush=True)
 
     print("## Training and evaluation, default config\n")
-    print(run([sys.executable, "bench/train_speed.py", "--epochs", "4"]))
+    print(run([sys.executable, "bench/train_speed.py", "--epochs", "4"]), flush=True)
 
     print("## Scale (synthetic data, default config)\n")
-    print("| interactions | users x items | windows | prepare s | train seq/s | epoch s | eval s | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| interactions | users x items | windows | prepare s | train seq/s | epoch s | eval s "
+          "| peak RSS MB | of which data and model MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     for users, items, n in QUICK_SIZES if args.quick else SIZES:
         r = json.loads(run([sys.executable, "bench/scale.py", "--users", str(users), "--items", str(items),
                             "--interactions", str(n)]).strip().splitlines()[-1])
         rows.append(r)
         print(f"| {r['interactions']:,} | {r['users']:,} x {r['items']:,} | {r['windows']:,} | {r['prepare_s']} "
-              f"| {r['train_seq_per_s']:,} | {r['epoch_s']} | {r['eval_s']} | {r['peak_rss_mb']:,} |")
-    base = rows[0]
-    print("\nTime per training window relative to the smallest size: "
-          + ", ".join(f"{base['train_seq_per_s'] / r['train_seq_per_s']:.2f}x" for r in rows)
-          + "; evaluation seconds per (user x item) relative: "
-          + ", ".join(f"{(r['eval_s'] / (r['eval_users'] * r['items'])) / (base['eval_s'] / (base['eval_users'] * base['items'])):.2f}x"
-                      for r in rows) + "\n")
+              f"| {r['train_seq_per_s']:,} | {r['epoch_s']} | {r['eval_s']} | {r['peak_rss_mb']:,} "
+              f"| {r['peak_rss_mb'] - r['base_rss_mb']:,} |", flush=True)
+    print("\nRelative to the smallest size, per unit of work (1.00x: linear; below: better than linear):")
+    print("- epoch seconds per interaction: " + ratios(rows, lambda r: r["epoch_s"] / r["interactions"]))
+    print("- data and model memory per interaction: "
+          + ratios(rows, lambda r: (r["peak_rss_mb"] - r["base_rss_mb"]) / r["interactions"]))
+    print("- evaluation seconds per (user x item): "
+          + ratios(rows, lambda r: r["eval_s"] / (r["eval_users"] * r["items"])) + "\n", flush=True)
 
     trials, epochs = (10, 4) if args.quick else (30, 6)
     print(f"## Pruning: default study, {trials} trials, {epochs} epochs max, seed 0\n")
@@ -92,6 +101,7 @@ def main() -> None:
         print(f"| {name} | {r['epochs']} | {r['pruned']} | {r['best']:.4f} | {r['wall_s']:.0f} | {r['overhead_s']:.2f} |")
     saved = 1 - pruned["epochs"] / full["epochs"]
     print(f"\nPruning saved {saved:.0%} of the epochs; its best is {pruned['best'] / full['best']:.1%} of the unpruned best.")
+    print(f"\nAll benchmarks: {time.perf_counter() - started:.0f} s.")
 
 
 if __name__ == "__main__":

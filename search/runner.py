@@ -254,9 +254,16 @@ def run_sweep(
             optuna.storages.fail_stale_trials(study)
             time.sleep(WAIT_POLL_S)
             continue
-        study.optimize(
-            objective, n_trials=1, callbacks=[progress], catch=(Diverged,), gc_after_trial=False
-        )
+        try:
+            study.optimize(
+                objective, n_trials=1, callbacks=[progress], catch=(Diverged,), gc_after_trial=False
+            )
+        except ValueError as exc:
+            # Another worker took this worker's trial for dead (its heartbeat was late, as on an
+            # overloaded machine) and failed it; the retry it queued will redo the trial.
+            if not str(exc).startswith("Cannot tell a "):
+                raise
+            report(f"a trial of this worker was failed by another one as stale ({exc}); its retry runs it")
     return count_finished(study)
 
 
