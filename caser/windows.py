@@ -8,6 +8,7 @@ the original implementation does. For items 1..9, L=5, T=3 (window 8) the window
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -65,10 +66,16 @@ class SeenItems:
         self.keys = np.unique(seqs.users() * self.stride + seqs.items)
         self.num_items = seqs.num_items
         self.num_users = seqs.num_users
-        self.table: np.ndarray | None = None
-        if self.num_users * self.stride <= self.DENSE_MAX_CELLS:
-            self.table = np.zeros(self.num_users * self.stride, dtype=bool)
-            self.table[self.keys] = True
+
+    @cached_property
+    def table(self) -> np.ndarray | None:
+        """The dense (user, item) table, built on the first membership test (evaluation sets
+        only need `as_csr`); None above DENSE_MAX_CELLS."""
+        if self.num_users * self.stride > self.DENSE_MAX_CELLS:
+            return None
+        table = np.zeros(self.num_users * self.stride, dtype=bool)
+        table[self.keys] = True
+        return table
 
     def as_csr(self) -> tuple[np.ndarray, np.ndarray]:
         """Each user's distinct items, sorted, as CSR (indptr, items)."""
