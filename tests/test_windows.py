@@ -37,7 +37,7 @@ def test_windows_of_many_users_stay_with_their_user():
 
 @pytest.mark.parametrize("dense", [True, False], ids=["table", "binary-search"])
 def test_negatives_never_hit_training_items(dense, monkeypatch):
-    monkeypatch.setattr(SeenItems, "DENSE_MAX_CELLS", 10**9 if dense else 0)
+    monkeypatch.setattr(SeenItems, "TABLE_MAX_CELLS", 10**9 if dense else 0)
     rng = np.random.default_rng(0)
     num_items = 50
     lists = [sorted(rng.choice(np.arange(1, num_items + 1), size=k, replace=False).tolist())
@@ -51,6 +51,19 @@ def test_negatives_never_hit_training_items(dense, monkeypatch):
     for u, row in zip(users, negatives):
         assert not set(row.tolist()) & set(lists[u])
         assert all(1 <= i <= num_items for i in row)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["table", "binary-search"])
+def test_membership_is_exact_for_every_user_item_cell(dense, monkeypatch):
+    monkeypatch.setattr(SeenItems, "TABLE_MAX_CELLS", 10**9 if dense else 0)
+    rng = np.random.default_rng(2)
+    num_items = 21  # 22 cells a user: users straddle the table's bytes
+    lists = [rng.choice(np.arange(1, num_items + 1), size=k, replace=False).tolist()
+             for k in rng.integers(0, 15, size=9)]
+    seen = SeenItems(Sequences.from_lists(lists, num_items=num_items))
+    users, items = np.divmod(np.arange(len(lists) * (num_items + 1)), num_items + 1)
+    truth = [i in lists[u] for u, i in zip(users, items)]
+    assert seen.contains(users, items).tolist() == truth
 
 
 def test_negatives_are_uniform_over_unseen_items():
