@@ -7,7 +7,7 @@
    ../shared/data has it) or the synthetic data: bench/train_speed.py.
 2. Scale: the default config at about 100k, 1M and 5M interactions (synthetic, ml-1m-like
    users x items at 1M), each in its own process for its own peak memory: bench/scale.py.
-3. A sweep of the default study with the median pruner and the same without pruning (same
+3. A sweep of the default study with its own pruner and the same without pruning (same
    seed, same trial count): epochs trained, best value, and the per-trial overhead (trial
    wall time minus its epochs).
 """
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 SIZES = [(1_000, 2_000, 100_000), (6_040, 3_706, 1_000_000), (30_000, 10_000, 5_000_000)]
 QUICK_SIZES = [(1_000, 2_000, 100_000), (6_040, 3_706, 1_000_000)]
 
@@ -33,12 +34,13 @@ def run(cmd: list[str]) -> str:
     return subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
-def sweep_figures(trials: int, pruner: str, max_epochs: int, workdir: Path) -> dict:
+def sweep_figures(trials: int, pruner: str | None, max_epochs: int, workdir: Path) -> dict:
+    """One sweep of the default study; pruner None keeps the study's own."""
     import optuna
 
-    runs = workdir / pruner
-    run([sys.executable, "sweep.py", "--trials", str(trials), "--pruner", pruner, "--max-epochs",
-         str(max_epochs), "--seed", "0", "--runs-dir", str(runs)])
+    runs = workdir / (pruner or "default")
+    run([sys.executable, "sweep.py", "--trials", str(trials), *(["--pruner", pruner] if pruner else []),
+         "--max-epochs", str(max_epochs), "--seed", "0", "--runs-dir", str(runs)])
     study = optuna.load_study(study_name="default", storage=f"sqlite:///{runs / 'default.db'}")
     done = [t for t in study.trials if t.state.is_finished() and "epochs_run" in t.user_attrs]
     overheads = [t.user_attrs["wall_time_s"] - t.user_attrs.get("train_time_s", 0.0) for t in done
@@ -90,14 +92,17 @@ def main() -> None:
     print("- evaluation seconds per (user x item): "
           + ratios(rows, lambda r: r["eval_s"] / (r["eval_users"] * r["items"])) + "\n", flush=True)
 
+    from search.studyfile import load_study_spec
+
     trials, epochs = (10, 4) if args.quick else (30, 6)
+    default_pruner = load_study_spec("default").pruner
     print(f"## Pruning: default study, {trials} trials, {epochs} epochs max, seed 0\n")
     with tempfile.TemporaryDirectory() as tmp:
-        pruned = sweep_figures(trials, "median", epochs, Path(tmp))
+        pruned = sweep_figures(trials, None, epochs, Path(tmp))
         full = sweep_figures(trials, "none", epochs, Path(tmp))
     print("| pruner | epochs trained | pruned trials | best val/map | trial time s | median per-trial overhead s |")
     print("|---|---|---|---|---|---|")
-    for name, r in (("median", pruned), ("none", full)):
+    for name, r in ((f"{default_pruner} (the study's)", pruned), ("none", full)):
         print(f"| {name} | {r['epochs']} | {r['pruned']} | {r['best']:.4f} | {r['wall_s']:.0f} | {r['overhead_s']:.2f} |")
     saved = 1 - pruned["epochs"] / full["epochs"]
     print(f"\nPruning saved {saved:.0%} of the epochs; its best is {pruned['best'] / full['best']:.1%} of the unpruned best.")

@@ -59,15 +59,20 @@ def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    """The study's pruner with its `[pruners.<name>]` options (Hyperband's budget defaults to
+    the study's max_epochs)."""
     options = spec.pruner_options.get(spec.pruner, {})
+    pruners = {
+        "median": lambda: optuna.pruners.MedianPruner(**options),
+        "percentile": lambda: optuna.pruners.PercentilePruner(**options),
+        "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(**options),
+        "hyperband": lambda: optuna.pruners.HyperbandPruner(**{"max_resource": spec.max_epochs, **options}),
+        "none": optuna.pruners.NopPruner,
+    }
     try:
-        if spec.pruner == "median":
-            return optuna.pruners.MedianPruner(**options)
-        if spec.pruner == "hyperband":
-            return optuna.pruners.HyperbandPruner(**{"max_resource": spec.max_epochs, **options})
+        return pruners[spec.pruner]()
     except TypeError as exc:
         raise StudyError(f"{spec.path}: pruners.{spec.pruner}: {exc}") from None
-    return optuna.pruners.NopPruner()
 
 
 def default_params(spec: StudySpec) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Study definitions: a small TOML file (data, budget, metric, sampler, pruner, space).
 
     [study]  metric, direction, max_epochs, sampler, pruner, seed
-    [pruners.<name>]  keyword arguments of that pruner (median, hyperband)
+    [pruners.<name>]  keyword arguments of that Optuna pruner (median, percentile,
+                      successive_halving, hyperband)
     [data]   the DataConfig fields (spec, format, split, train_frac, ...)
     [space]  see search/space.py
 
@@ -22,7 +23,7 @@ from search.space import Dimension, parse_space
 
 STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 SAMPLERS = ("tpe", "random", "gp", "qmc")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "percentile", "successive_halving", "hyperband", "none")
 STUDY_KEYS = {"metric", "direction", "max_epochs", "sampler", "pruner", "seed"}
 
 

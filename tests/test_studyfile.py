@@ -2,6 +2,7 @@
 and overrides replace exactly what they name."""
 from __future__ import annotations
 
+import optuna
 import pytest
 
 from caser.config import DataConfig
@@ -70,3 +71,18 @@ def test_a_wrong_pruner_option_names_the_table(study_file):
     spec = load_study_spec(str(study_file(pruner="median", pruners={"median": {"n_startup": 2}})))
     with pytest.raises(StudyError, match=r"tiny\.toml: pruners\.median:"):
         make_pruner(spec)
+
+
+@pytest.mark.parametrize("name,options,kind", [
+    ("median", {"n_startup_trials": 2}, optuna.pruners.MedianPruner),
+    ("percentile", {"percentile": 25.0}, optuna.pruners.PercentilePruner),
+    ("successive_halving", {"min_resource": 1, "reduction_factor": 3}, optuna.pruners.SuccessiveHalvingPruner),
+    ("hyperband", {"reduction_factor": 2}, optuna.pruners.HyperbandPruner),
+    ("none", {}, optuna.pruners.NopPruner),
+])
+def test_every_pruner_is_built_with_its_table(study_file, name, options, kind):
+    spec = load_study_spec(str(study_file(pruner=name, pruners={name: options} if options else {})))
+    pruner = make_pruner(spec)
+    assert type(pruner) is kind
+    for key, value in options.items():
+        assert getattr(pruner, f"_{key}") == value
