@@ -33,7 +33,7 @@ def recorded_curves(db: str, study_name: str) -> list[list[float]]:
 
 def replay(curves: list[list[float]], pruner: optuna.pruners.BasePruner, direction: str) -> tuple[int, float]:
     """(epochs trained, best completed value) when `pruner` decides after every epoch."""
-    study = optuna.create_study(direction=direction, pruner=pruner)
+    study = optuna.create_study(direction=direction, pruner=pruner, study_name="replay")  # Hyperband hashes the name
     epochs = 0
     for curve in curves:
         trial = study.ask()
