@@ -43,3 +43,20 @@ def test_hand_computed_ranking():
     assert float(m["prec@5"]) == pytest.approx(2 / 5)
     assert float(m["recall@5"]) == pytest.approx(1.0)
     assert float(m["ndcg@10"]) == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3)))
+
+
+def test_tied_relevant_items_take_consecutive_positions():
+    # Ranked list: item 3 (5.0), then items 1 and 2 tied (2.0), then 4; relevant {1, 2}.
+    scores = torch.tensor([[-torch.inf, 2.0, 2.0, 5.0, 1.0]])
+    relevant = torch.tensor([[False, True, True, False, False]])
+    m = ranking_metric_sums(scores, relevant)
+    assert float(m["map"]) == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert float(m["prec@1"]) == 0.0 and float(m["recall@5"]) == 1.0
+
+
+def test_a_user_whose_held_out_items_were_all_seen_scores_zero_beside_one_who_hits():
+    scores = torch.tensor([[-torch.inf, 1.0, 3.0, -torch.inf], [-torch.inf, 1.0, 3.0, 2.0]])
+    relevant = torch.tensor([[False, False, False, False], [False, False, True, False]])
+    m = ranking_metric_sums(scores, relevant, torch.tensor([1, 1]))
+    assert float(m["map"]) == 1.0 and float(m["prec@1"]) == 1.0 and float(m["hit@10"]) == 1.0
+    assert float(m["ndcg@10"]) == 1.0
