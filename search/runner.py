@@ -95,6 +95,7 @@ def open_study(
     spec: StudySpec, storage_url: str, seed: int, heartbeat: int = HEARTBEAT_INTERVAL_S
 ) -> optuna.Study:
     """Create or resume the study; a study stored with another metric or direction is refused."""
+    sampler, pruner = make_sampler(spec, seed), make_pruner(spec)  # their mistakes touch no storage
     rdb_kwargs: dict[str, Any] = {}
     if "://" in storage_url:
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
@@ -111,7 +112,7 @@ def open_study(
     try:
         study = optuna.create_study(
             study_name=spec.name, storage=storage, direction=spec.direction, load_if_exists=True,
-            sampler=make_sampler(spec, seed), pruner=make_pruner(spec),
+            sampler=sampler, pruner=pruner,
         )
     except ValueError as exc:  # e.g. an existing study with another direction
         raise StudyError(f"study {spec.name!r} in {redact(storage_url)}: {exc}") from None
