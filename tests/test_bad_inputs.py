@@ -16,6 +16,7 @@ import optuna
 import pytest
 
 import sweep
+from conftest import TINY_DATA
 from search.runner import open_study
 from search.storage import storage_url
 from search.studyfile import load_study_spec
@@ -23,7 +24,6 @@ from search.studyfile import load_study_spec
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad_inputs.md"
 BEGIN, END = "<!-- table: tests/test_bad_inputs.py -->", "<!-- end of table -->"
-TINY = "synthetic:users=60,items=100,interactions=900"
 DEFAULT_TOML = (ROOT / "studies" / "default.toml").read_text()
 
 # Heartbeats and the retry callback are experimental in Optuna 5; the warning is known.
@@ -67,14 +67,14 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     long_space = long_space.replace("T = { int = [1, 5] }", "T = { int = [3, 5] }")
     (tmp / "long.toml").write_text(long_space)
     (tmp / "runs").mkdir()
-    spec = load_study_spec("default").with_overrides(data_spec=TINY)
+    spec = load_study_spec("default").with_overrides(data_spec=TINY_DATA)
     study = open_study(spec, storage_url("default", None, tmp / "runs"), 0)
     study.add_trial(optuna.trial.create_trial(value=0.05, params={}, distributions={}))
     return tmp
 
 
 def run_case(args: list[str], tmp: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    argv = ["--data", TINY, "--max-epochs", "1", "--trials", "2", "--runs-dir", str(tmp / "runs")]
+    argv = ["--data", TINY_DATA, "--max-epochs", "1", "--trials", "2", "--runs-dir", str(tmp / "runs")]
     code = sweep.main(argv + [a.format(tmp=tmp) for a in args])
     captured = capsys.readouterr()
     assert captured.out == ""

@@ -18,11 +18,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from conftest import TINY_DATA
 from search.checkpoints import checkpoint_dir
 from tests.postgres import postgres_url  # noqa: F401  (the fixture the PostgreSQL test asks for)
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = "synthetic:users=60,items=100,interactions=900"
 N_TRIALS = 12
 N_WORKERS = 3
 RUN_TIMEOUT_S = 150
@@ -79,7 +79,7 @@ def assert_exactly_n_finished(study: optuna.Study, workers: int) -> None:
 
 @pytest.mark.slow
 def test_three_machines_share_a_postgres_study(postgres_url: str, tmp_path: Path) -> None:
-    args = ["--storage", postgres_url, "--trials", str(N_TRIALS), "--data", TINY,
+    args = ["--storage", postgres_url, "--trials", str(N_TRIALS), "--data", TINY_DATA,
             "--max-epochs", "2", "--runs-dir", str(tmp_path)]
     procs = [sweep(*args, "--worker-index", str(i)) for i in range(N_WORKERS)]
     for proc in procs:
@@ -90,7 +90,7 @@ def test_three_machines_share_a_postgres_study(postgres_url: str, tmp_path: Path
 
 @pytest.mark.slow
 def test_workers_share_the_default_sqlite_study(tmp_path: Path) -> None:
-    output = finish(sweep("--workers", str(N_WORKERS), "--trials", str(N_TRIALS), "--data", TINY,
+    output = finish(sweep("--workers", str(N_WORKERS), "--trials", str(N_TRIALS), "--data", TINY_DATA,
                           "--max-epochs", "2", "--runs-dir", str(tmp_path)))
     assert all(f"[w{i}] " in output for i in range(1, N_WORKERS + 1)), output
     study = optuna.load_study(study_name="default", storage=f"sqlite:///{tmp_path}/default.db")

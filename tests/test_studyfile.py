@@ -9,7 +9,7 @@ from caser.config import DataConfig
 from conftest import TINY_DATA, study_toml
 from search.errors import StudyError
 from search.runner import make_pruner
-from search.studyfile import load_study_spec
+from search.studyfile import PRUNERS, load_study_spec
 
 
 @pytest.mark.parametrize("name", ["default", "ml100k", "paper"])
@@ -73,13 +73,20 @@ def test_a_wrong_pruner_option_names_the_table(study_file):
         make_pruner(spec)
 
 
-@pytest.mark.parametrize("name,options,kind", [
+PRUNER_CASES = [
     ("median", {"n_startup_trials": 2}, optuna.pruners.MedianPruner),
     ("percentile", {"percentile": 25.0}, optuna.pruners.PercentilePruner),
     ("successive_halving", {"min_resource": 1, "reduction_factor": 3}, optuna.pruners.SuccessiveHalvingPruner),
     ("hyperband", {"reduction_factor": 2}, optuna.pruners.HyperbandPruner),
     ("none", {}, optuna.pruners.NopPruner),
-])
+]
+
+
+def test_the_pruner_cases_cover_every_name_a_study_may_use():
+    assert sorted(name for name, _, _ in PRUNER_CASES) == sorted(PRUNERS)
+
+
+@pytest.mark.parametrize("name,options,kind", PRUNER_CASES)
 def test_every_pruner_is_built_with_its_table(study_file, name, options, kind):
     spec = load_study_spec(str(study_file(pruner=name, pruners={name: options} if options else {})))
     pruner = make_pruner(spec)

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import torch
 
+from conftest import TINY_DATA
 from caser.config import DataConfig, ModelConfig, TrainConfig
 from caser.datasets import load_split
 from caser.train import fit
-
-TINY = "synthetic:users=60,items=100,interactions=900"
 
 
 def test_fit_flushes_subnormal_floats_to_zero():
@@ -16,5 +15,5 @@ def test_fit_flushes_subnormal_floats_to_zero():
     torch.set_flush_denormal(False)
     subnormal = torch.tensor([1e-40])
     assert (subnormal * 1.0).item() != 0.0
-    fit(ModelConfig(d=8, nv=1, nh=2), TrainConfig(epochs=1), load_split(DataConfig(spec=TINY)))
+    fit(ModelConfig(d=8, nv=1, nh=2), TrainConfig(epochs=1), load_split(DataConfig(spec=TINY_DATA)))
     assert (subnormal * 1.0).item() == 0.0
