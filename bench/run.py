@@ -1,6 +1,6 @@
 """Every benchmark behind one command; prints one markdown report. Not a test: CI skips it.
 
-    python bench/run.py            # about 11 minutes on 2 cores
+    python bench/run.py            # about 13 minutes on 2 cores
     python bench/run.py --quick    # smaller sizes and sweeps, a couple of minutes
 
 1. Training speed and evaluation time of the default config on MovieLens 100K (when
@@ -25,8 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SIZES = [(1_000, 2_000, 100_000), (6_040, 3_706, 1_000_000), (30_000, 10_000, 5_000_000)]
-QUICK_SIZES = [(1_000, 2_000, 100_000), (6_040, 3_706, 1_000_000)]
+# (users, items, interactions, epochs): every epoch after the first is timed, more of them
+# where an epoch is short and one slow second on a shared machine would swing the figure.
+SIZES = [(1_000, 2_000, 100_000, 8), (6_040, 3_706, 1_000_000, 4), (30_000, 10_000, 5_000_000, 3)]
+QUICK_SIZES = [(1_000, 2_000, 100_000, 4), (6_040, 3_706, 1_000_000, 3)]
 
 
 def run(cmd: list[str]) -> str:
@@ -51,6 +53,7 @@ def sweep_figures(trials: int, pruner: str | None, max_epochs: int, workdir: Pat
         "best": study.best_value,
         "overhead_s": sorted(overheads)[len(overheads) // 2] if overheads else float("nan"),
         "wall_s": sum(t.user_attrs["wall_time_s"] for t in done),
+        "params": [t.params for t in study.trials],
     }
 
 
@@ -74,13 +77,14 @@ def main() -> None:
     print(run([sys.executable, "bench/train_speed.py", "--epochs", "4"]), flush=True)
 
     print("## Scale (synthetic data, default config)\n")
+    print("Epoch s: the median of the epochs after the first.\n")
     print("| interactions | users x items | windows | prepare s | train seq/s | epoch s | eval s "
           "| peak RSS MB | of which data and model MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = []
-    for users, items, n in QUICK_SIZES if args.quick else SIZES:
+    for users, items, n, epochs in QUICK_SIZES if args.quick else SIZES:
         r = json.loads(run([sys.executable, "bench/scale.py", "--users", str(users), "--items", str(items),
-                            "--interactions", str(n)]).strip().splitlines()[-1])
+                            "--interactions", str(n), "--epochs", str(epochs)]).strip().splitlines()[-1])
         rows.append(r)
         print(f"| {r['interactions']:,} | {r['users']:,} x {r['items']:,} | {r['windows']:,} | {r['prepare_s']} "
               f"| {r['train_seq_per_s']:,} | {r['epoch_s']} | {r['eval_s']} | {r['peak_rss_mb']:,} "
@@ -94,8 +98,9 @@ def main() -> None:
 
     from search.studyfile import load_study_spec
 
-    trials, epochs = (10, 4) if args.quick else (30, 6)
-    default_pruner = load_study_spec("default").pruner
+    default = load_study_spec("default")
+    trials, epochs = (10, 4) if args.quick else (30, default.max_epochs)
+    default_pruner = default.pruner
     print(f"## Pruning: default study, {trials} trials, {epochs} epochs max, seed 0\n")
     with tempfile.TemporaryDirectory() as tmp:
         pruned = sweep_figures(trials, None, epochs, Path(tmp))
@@ -106,6 +111,10 @@ def main() -> None:
         print(f"| {name} | {r['epochs']} | {r['pruned']} | {r['best']:.4f} | {r['wall_s']:.0f} | {r['overhead_s']:.2f} |")
     saved = 1 - pruned["epochs"] / full["epochs"]
     print(f"\nPruning saved {saved:.0%} of the epochs; its best is {pruned['best'] / full['best']:.1%} of the unpruned best.")
+    same = next((i for i, (a, b) in enumerate(zip(pruned["params"], full["params"])) if a != b), None)
+    print("Both sweeps sampled the same configurations throughout." if same is None else
+          f"Both sweeps sampled the same configurations up to trial {same - 1}; from trial {same} on the "
+          "pruned one samples others (TPE's best tenth changed: see bench/pruner_replay.py).")
     print(f"\nAll benchmarks: {time.perf_counter() - started:.0f} s.")
 
 
