@@ -113,8 +113,8 @@ def main() -> None:
     print(f"\nPruning saved {saved:.0%} of the epochs; its best is {pruned['best'] / full['best']:.1%} of the unpruned best.")
     same = next((i for i, (a, b) in enumerate(zip(pruned["params"], full["params"])) if a != b), None)
     print("Both sweeps sampled the same configurations throughout." if same is None else
-          f"Both sweeps sampled the same configurations up to trial {same - 1}; from trial {same} on the "
-          "pruned one samples others (TPE's best tenth changed: see bench/pruner_replay.py).")
+          f"The sweeps' configurations first differ at trial {same}: from there on the pruned one "
+          "samples others (TPE's best tenth changed: see bench/pruner_replay.py).")
     print(f"\nAll benchmarks: {time.perf_counter() - started:.0f} s.")
 
 

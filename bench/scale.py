@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,8 +32,6 @@ def main() -> None:
     args = p.parse_args()
     if args.epochs < 2:
         p.error("--epochs must be at least 2: the first epoch is not timed")
-    import statistics
-
     import torch
 
     from caser.config import DataConfig, ModelConfig, TrainConfig
