@@ -83,6 +83,8 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
     try:
         if args.final_seeds is None and (args.refresh or args.final_epochs is not None):
             raise StudyError("--refresh and --final-epochs only apply with --final-seeds")
+        if args.top < 1:  # before any final training, not after it
+            raise StudyError(f"--top must be at least 1, got {args.top}")
         if args.final_epochs is not None and args.final_epochs < 1:
             raise StudyError(f"--final-epochs must be at least 1, got {args.final_epochs}")
         name = study_name(args.study)

@@ -17,6 +17,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
+from search.retries import retry_history
 from search.tensorboard import trial_dir_name
 
 
@@ -37,15 +38,6 @@ def checkpoint_dir(runs_dir: Path, study_name: str, number: int) -> Path:
 def stored(trial: optuna.Trial) -> FrozenTrial:
     """The trial as stored: a running Trial shows neither system attrs nor inherited values."""
     return trial.storage.get_trial(trial._trial_id)
-
-
-def retry_history(trial: FrozenTrial) -> list[int]:
-    """The numbers of the trials this one retries, oldest first (empty for a fresh trial)."""
-    attrs = trial.system_attrs
-    history = list(attrs.get("retry_history", []))
-    if not history and attrs.get("failed_trial") is not None:
-        history = [int(attrs["failed_trial"])]
-    return history
 
 
 def find_resume(trial: FrozenTrial, runs_dir: Path, study_name: str) -> Resume | None:

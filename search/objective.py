@@ -20,7 +20,8 @@ from caser.data_module import PreparedData
 from caser.module import Diverged
 from caser.train import FitResult, fit
 from search.checkpoints import checkpoint_dir, find_resume, merge_history, remove_checkpoints
-from search.checkpoints import retry_history, stored
+from search.checkpoints import stored
+from search.retries import retry_history
 from search.pruning import OptunaPruning
 from search.space import Infeasible, check_feasible, suggest
 from search.studyfile import StudySpec

@@ -155,6 +155,7 @@ def study_attrs(spec: StudySpec) -> dict[str, Any]:
         "direction": spec.direction,
         "data": asdict(spec.data),
         "max_epochs": spec.max_epochs,
+        "seed": spec.seed,  # every trial's training seed, for the report's reproduce command
         "fixed": dict(spec.fixed),
         "study_file": str(spec.path),
     }

@@ -30,8 +30,8 @@ def shown_trials(view: StudyView, top_k: int) -> list[FrozenTrial]:
     return top
 
 
-def _name(trial: FrozenTrial) -> str:
-    return f"{trial.number} (default)" if trial.user_attrs.get("is_default") else str(trial.number)
+def _name(view: StudyView, trial: FrozenTrial) -> str:
+    return f"{trial.number} (default)" if view.is_default(trial) else str(trial.number)
 
 
 def _rank(view: StudyView, trial: FrozenTrial) -> str:
@@ -48,7 +48,7 @@ def best_section(view: StudyView, top_k: int) -> str:
     metrics = [m for m in metrics if m == view.metric or any(m in t.user_attrs for t in trials)]
     hp_rows, metric_rows = [], []
     for trial in trials:
-        head = {"rank": _rank(view, trial), "trial": _name(trial)}
+        head = {"rank": _rank(view, trial), "trial": _name(view, trial)}
         hp_rows.append({**head, **{p: fmt.param(p, trial.params.get(p, "")) for p in params}})
         values = {m: trial.user_attrs.get(m) for m in metrics}
         if values[view.metric] is None:

@@ -64,7 +64,7 @@ def candidates(view: StudyView, top_k: int, final_epochs: int | None = None) -> 
     fallback_epochs = view.max_epochs or TrainConfig().epochs
     for trial in shown_trials(view, top_k):
         model, train = view.configs(trial)
-        is_default = bool(trial.user_attrs.get("is_default"))
+        is_default = view.is_default(trial)
         epochs = final_epochs or int(trial.user_attrs.get("best_epoch") or fallback_epochs)
         label = f"trial {trial.number}" + (" (default)" if is_default else "")
         out.append(Candidate(trial_label(trial), label, model, train, epochs, is_default))

@@ -5,6 +5,7 @@ seeded so that the same study always gives the same table.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from search.report import fmt
 from search.report.view import StudyView
 
 FANOVA_SEED = 0
+PED_ANOVA_QUANTILE = 0.1  # the evaluator's default, passed explicitly so that the prose agrees
 MIN_TRIALS = 3  # fewer complete trials than this and no importance estimate means anything
 EVALUATORS = ("PED-ANOVA", "fANOVA")
 
@@ -29,6 +31,7 @@ class Importances:
 
     n_complete: int
     n_finished: int
+    n_top: int = 0  # the complete trials in PED-ANOVA's top quantile
     values: dict[str, dict[str, float]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -43,7 +46,8 @@ def compute_importances(view: StudyView) -> Importances:
     """Run both evaluators on the view's study; an evaluator that fails is recorded, not raised."""
     complete = view.ranked()
     finished = [t for t in view.trials if t.state.is_finished()]
-    result = Importances(n_complete=len(complete), n_finished=len(finished))
+    result = Importances(n_complete=len(complete), n_finished=len(finished),
+                         n_top=top_quantile_count([t.value for t in complete], view.maximize))
     if len(complete) < MIN_TRIALS or view.study is None:
         return result
     # Evaluate on an in-memory copy holding exactly the snapshot's complete trials, so a sweep
@@ -56,7 +60,7 @@ def compute_importances(view: StudyView) -> Importances:
         optuna.logging.set_verbosity(verbosity)
     snapshot.add_trials(complete)
     evaluators = {
-        "PED-ANOVA": PedAnovaImportanceEvaluator(),
+        "PED-ANOVA": PedAnovaImportanceEvaluator(target_quantile=PED_ANOVA_QUANTILE),
         "fANOVA": FanovaImportanceEvaluator(seed=FANOVA_SEED),
     }
     for name, evaluator in evaluators.items():
@@ -68,6 +72,16 @@ def compute_importances(view: StudyView) -> Importances:
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:
             result.errors[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return result
+
+
+def top_quantile_count(values: list[float], maximize: bool, quantile: float = PED_ANOVA_QUANTILE) -> int:
+    """How many values PED-ANOVA counts as its top quantile: as good as the ceil(q * n)-th best,
+    ties included (optuna's `_QuantileFilter`)."""
+    if not values:
+        return 0
+    ordered = sorted(values, reverse=maximize)
+    cutoff = ordered[math.ceil(quantile * len(values)) - 1]
+    return sum((v >= cutoff) if maximize else (v <= cutoff) for v in values)
 
 
 def importance_section(imp: Importances) -> str:
@@ -95,10 +109,12 @@ def importance_section(imp: Importances) -> str:
         row = {"parameter": param}
         for name in EVALUATORS:
             if name in imp.values:
-                row[name] = f"{imp.values[name].get(param, 0.0):.3f}"
+                # fANOVA scores only the parameters every trial has (none of a conditional one).
+                value = imp.values[name].get(param)
+                row[name] = f"{value:.3f}" if value is not None else "n/a"
                 row[f"{name} rank"] = str(ranks[name].get(param, ""))
         rows.append(row)
-    top = max(1, round(0.1 * imp.n_complete))
+    top = imp.n_top
     notes = [
         "PED-ANOVA: how much each parameter's distribution in the top 10% of trials "
         f"({top} here) differs from all of them; fANOVA: share of the metric's variance a "
@@ -109,6 +125,9 @@ def importance_section(imp: Importances) -> str:
         notes.append(
             f"Only {top} trial(s) in PED-ANOVA's top 10%: rough until about 50 complete trials."
         )
+    if any("n/a" in row.values() for row in rows):
+        notes.append("n/a: fANOVA scores only the parameters that every complete trial has, "
+                     "so not those of a conditional part of the space.")
     for name, err in imp.errors.items():
         notes.append(f"{name} could not run: {err}")
     return "\n\n".join([head, basis, fmt.table(rows) if rows else "(no parameters)", *notes])

@@ -6,6 +6,7 @@ import shlex
 from dataclasses import replace
 
 from caser.config import DataConfig, ModelConfig, TrainConfig
+from search.errors import StudyError
 from search.report.view import StudyView
 
 # Flag order of `python -m caser.train`, used only when caser.arguments.command_line is missing.
@@ -39,7 +40,10 @@ def reproduce_section(view: StudyView) -> str:
     if not ranked:
         return f"{head}\n\nNo complete trial."
     best = ranked[0]
-    model, train = view.configs(best)
+    try:
+        model, train = view.configs(best)
+    except StudyError as exc:
+        return f"{head}\n\nNo command: {exc}."
     epochs = int(best.user_attrs.get("best_epoch") or train.epochs)
     train = replace(train, epochs=epochs)
     command = command_line(model, train, view.data_config())

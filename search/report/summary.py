@@ -60,6 +60,11 @@ def summary_section(view: StudyView) -> str:
 
 
 def _compute_rows(view: StudyView, finished: list[FrozenTrial]) -> list[tuple[str, str]]:
+    # A retry's curve holds the epochs its dead original trained, so the original is left out:
+    # one configuration, one budget.
+    retried = view.retried()
+    resumed = sum(t.number in retried for t in finished)
+    finished = [t for t in finished if t.number not in retried]
     trained = sum(epochs_trained(t) for t in finished)
     if view.max_epochs is None:
         return [("epochs trained", f"{trained} (no max_epochs recorded, so no budget to compare)")]
@@ -67,7 +72,8 @@ def _compute_rows(view: StudyView, finished: list[FrozenTrial]) -> list[tuple[st
     rows = [
         (
             "epochs trained",
-            f"{trained} of {budget} ({view.max_epochs} x {len(finished)} finished trials)",
+            f"{trained} of {budget} ({view.max_epochs} x {len(finished)} finished trials"
+            + (f"; the {resumed} whose worker died count in their retries)" if resumed else ")"),
         ),
     ]
     if budget:

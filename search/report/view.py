@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from caser.config import DataConfig, ModelConfig, TrainConfig, configs_from_params, field_names
 from search.errors import StudyError
+from search.retries import retried_numbers
 
 # The validation metrics a trial stores (its own objective among them), in reading order.
 VAL_METRICS = (
@@ -111,14 +112,38 @@ class StudyView:
             f"study {self.name!r} has no complete trial yet ({states or 'no trials'})"
         )
 
+    def retried(self) -> set[int]:
+        """Numbers of the trials that a later trial retried after their worker died.
+
+        The retry callback queues a copy with the same params and user attributes (`is_default`
+        among them) that carries on the configuration, so the dead original is not one of its own.
+        """
+        return retried_numbers(self.trials)
+
     def default_trial(self) -> FrozenTrial | None:
-        """The enqueued trial holding the original defaults (first one, if enqueued twice)."""
-        marked = [t for t in self.trials if t.user_attrs.get("is_default")]
+        """The enqueued trial holding the original defaults (first one, if enqueued twice),
+        or the latest retry of it when its worker died."""
+        retried = self.retried()
+        marked = [t for t in self.trials if t.user_attrs.get("is_default") and t.number not in retried]
         return min(marked, key=lambda t: t.number) if marked else None
 
+    def is_default(self, trial: FrozenTrial) -> bool:
+        default = self.default_trial()
+        return default is not None and trial.number == default.number
+
+    @property
+    def train_seed(self) -> int:
+        """The seed every trial trained with (the study's); 0, the study files' default, for
+        studies stored before it was recorded."""
+        return int(self.user_attrs.get("seed", 0))
+
     def configs(self, trial: FrozenTrial) -> tuple[ModelConfig, TrainConfig]:
-        """The full configuration a trial trained: the study's fixed values under its params."""
-        return configs_from_params({**self.fixed, **trial.params})
+        """The full configuration a trial trained: the study's seed and fixed values under its
+        params. A parameter caser does not know (another program's study) is a StudyError."""
+        try:
+            return configs_from_params({**self.fixed, **trial.params}, train=TrainConfig(seed=self.train_seed))
+        except ValueError as exc:
+            raise StudyError(f"trial {trial.number} is not a Caser configuration: {exc}") from None
 
     def param_names(self) -> list[str]:
         """Every sampled parameter, in config-field order (unknown names last, sorted)."""

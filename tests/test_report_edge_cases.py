@@ -1,0 +1,122 @@
+"""The report on studies that are not the tidy case: a default trial whose worker died and was
+retried, a study seeded otherwise than caser's default, PED-ANOVA's top count on small
+studies, a conditional parameter fANOVA cannot score, another program's parameters, and a bad
+--top given with --final-seeds."""
+from __future__ import annotations
+
+import random
+import re
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState, create_trial
+
+import report
+from search.report.best import shown_trials
+from search.report.final import candidates
+from search.report.importance import compute_importances, importance_section, top_quantile_count
+from search.report.render import render
+from search.report.summary import summary_section
+from search.report.view import StudyView
+
+try:
+    from test_report_final import FakeTrain
+    from test_report_support import DEFAULTS, SPACE, attrs, curve, make_study, rdb, sample, storage
+except ImportError:  # tests/ imported as a package
+    from tests.test_report_final import FakeTrain
+    from tests.test_report_support import DEFAULTS, SPACE, attrs, curve, make_study, rdb, sample, storage
+
+# The retry callback is experimental in Optuna; the sweep uses it all the same.
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def retried_default_study(tmp_path) -> optuna.Study:
+    """The default trial's worker died after 2 of 6 epochs; Optuna's own retry callback queued
+    the copy, which resumed and finished the 6; one more ordinary trial beside it."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="retry", storage=rdb(tmp_path, "retry"), direction="maximize")
+    for key, value in {"metric": "val/map", "max_epochs": 6, "fixed": {}, "data": {"spec": "synthetic"}}.items():
+        study.set_user_attr(key, value)
+    study.add_trial(create_trial(state=TrialState.FAIL, params=DEFAULTS, distributions=SPACE,
+                                 intermediate_values={e: v for e, v in curve(0.06, 6).items() if e < 2},
+                                 user_attrs={"is_default": True}))
+    dead = study.get_trials()[0]
+    RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)(study, dead)
+    retry = study.ask()  # the WAITING copy, as the next worker would take it
+    assert retry.number == 1 and retry.params == DEFAULTS and retry.user_attrs["is_default"]
+    for key, value in {**attrs(0.06, 6, 1, is_default=True), "epochs_trained": 4}.items():
+        retry.set_user_attr(key, value)
+    study.tell(retry, 0.06)
+    study.add_trial(create_trial(value=0.05, params=sample(random.Random(1)), distributions=SPACE,
+                                 user_attrs=attrs(0.05, 3, 2), intermediate_values=curve(0.05, 3)))
+    return study
+
+
+def test_a_retried_default_is_shown_once_as_its_retry(tmp_path):
+    view = StudyView.of(retried_default_study(tmp_path))
+    assert view.retried() == {0} and view.default_trial().number == 1
+    assert [t.number for t in shown_trials(view, 5)] == [1, 2]
+    assert [c.label for c in candidates(view, 5) if c.is_default] == ["trial 1 (default)"]
+    markdown = re.sub(r" +", " ", render(view))
+    assert "| 1 (default) |" in markdown and "0 (default)" not in markdown
+
+
+def test_compute_counts_a_retried_configuration_once(tmp_path):
+    summary = re.sub(r" +", " ", summary_section(StudyView.of(retried_default_study(tmp_path))))
+    # 6 epochs (2 before the worker died, 4 after) and 3, against 2 x 6: nothing double-counted.
+    assert "| epochs trained | 9 of 12 (6 x 2 finished trials; the 1 whose worker died" in summary
+    assert "| compute saved by pruning | 25.0% |" in summary
+
+
+def test_reproduce_command_trains_with_the_study_seed(tmp_path):
+    def command() -> str:
+        return re.search(r"```bash\n(.*)\n```", render(study)).group(1)
+
+    study = make_study(tmp_path, n=5)
+    assert "--seed 0 " in command()  # recorded by no sweep before it was: the study files' default
+    study.set_user_attr("seed", 7)
+    assert "--seed 7 " in command()
+
+
+def test_ped_anova_top_count_is_its_own_ceil_with_ties():
+    assert [top_quantile_count(list(range(n)), maximize=True) for n in (1, 9, 10, 11, 25, 45)] == [1, 1, 1, 2, 3, 5]
+    assert top_quantile_count([0.5, 0.9, 0.9, 0.1], maximize=True) == 2  # both tie at the cutoff
+    assert top_quantile_count([0.5, 0.9, 0.1], maximize=False) == 1
+
+
+def test_ped_anova_top_count_is_what_the_note_says(tmp_path):
+    study = make_study(tmp_path, n=10, pruned_every=10**6, extra_states=False)  # 11 complete
+    text = importance_section(compute_importances(StudyView.of(study)))
+    assert "top 10% of trials (2 here)" in text
+
+
+def test_a_parameter_fanova_cannot_score_is_not_shown_as_zero(tmp_path):
+    study = make_study(tmp_path, n=12, pruned_every=10**6, extra_states=False)
+    rng = random.Random(3)
+    for _ in range(6):  # a part of the space without nv
+        params = {k: v for k, v in sample(rng).items() if k != "nv"}
+        study.add_trial(create_trial(value=rng.random() / 10, params=params,
+                                     distributions={k: SPACE[k] for k in params}))
+    imp = compute_importances(StudyView.of(study))
+    assert "nv" in imp.values["PED-ANOVA"] and "nv" not in imp.values["fANOVA"]
+    row = next(line for line in importance_section(imp).splitlines() if line.startswith("| nv "))
+    assert "n/a" in row and "0.000" not in row.split("|")[4]
+
+
+def test_another_programs_parameters_get_no_command_and_no_traceback(tmp_path, capsys):
+    study = make_study(tmp_path, n=4, extra_states=False)
+    study.add_trial(create_trial(value=1.0, params={"momentum": 0.9},
+                                 distributions={"momentum": FloatDistribution(0.0, 1.0)}))
+    assert report.main(["--study", "demo", "--storage", storage(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "No command: trial 5 is not a Caser configuration: unknown parameter(s): momentum" in out
+
+
+def test_a_bad_top_is_refused_before_any_final_training(tmp_path, capsys):
+    make_study(tmp_path, n=4)
+    fake = FakeTrain()
+    argv = ["--study", "demo", "--storage", storage(tmp_path), "--top", "0", "--final-seeds", "2"]
+    assert report.main(argv, train_fn=fake) == 1
+    assert fake.calls == [] and "--top must be at least 1" in capsys.readouterr().err
