@@ -73,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     import optuna  # after the cheap checks, so --help and flag errors are instant
 
+    from caser.train import check_accelerator
     from search.runner import check_space_fits, count_finished, open_study, prepare_data
     from search.runner import run_sweep, stale_running
     from search.workers import run_workers, torch_threads, worker_label
@@ -88,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         url = storage_url(spec.name, args.storage, args.runs_dir)
         _check_runs_dir(args.runs_dir)
+        check_accelerator(args.accelerator)
         started = time.perf_counter()
         data, max_window = prepare_data(spec)
         check_space_fits(spec, max_window)

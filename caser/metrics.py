@@ -45,7 +45,7 @@ def ranking_metric_sums(
     n_rel = n_rel.to(scores.dtype)  # (B,)
     order = descending_order(scores)
     hits = relevant.gather(1, order).to(scores.dtype)  # (B, I) in ranked order
-    positions = torch.arange(1, hits.size(1) + 1, dtype=scores.dtype)
+    positions = torch.arange(1, hits.size(1) + 1, dtype=scores.dtype, device=scores.device)
     cum = hits.cumsum(1)
     ap = (hits * cum / positions).sum(1) / n_rel
     out = {"map": ap.sum()}
@@ -56,7 +56,7 @@ def ranking_metric_sums(
     k = min(10, hits.size(1))
     discounts = 1.0 / torch.log2(positions[:k] + 1)
     dcg = (hits[:, :k] * discounts).sum(1)
-    ideal_cum = torch.cat([torch.zeros(1, dtype=scores.dtype), discounts.cumsum(0)])
+    ideal_cum = torch.cat([discounts.new_zeros(1), discounts.cumsum(0)])
     idcg = ideal_cum[n_rel.clamp(max=k).long()]
     out["ndcg@10"] = (dcg / idcg).sum()
     out["hit@10"] = (cum[:, k - 1] > 0).to(scores.dtype).sum()

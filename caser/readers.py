@@ -15,6 +15,7 @@ Python scan of the file find the offending line, so errors are exact and success
 """
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 from typing import Callable
@@ -40,6 +41,8 @@ def read_interactions(path: str | Path, format: str = "auto") -> Sequences:
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not an interaction file")
+    if format != "santander":  # pandas unzips a Santander file by its name; the rest are plain text
+        _refuse_compressed(path)
     if format == "auto":
         format = detect_format(path)
     if format == "santander":
@@ -48,6 +51,19 @@ def read_interactions(path: str | Path, format: str = "auto") -> Sequences:
 
         return read_santander(path)
     return _read_columns(path, format)
+
+
+_MAGIC = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz",
+          b"(\xb5/\xfd": "zstd"}
+
+
+def _refuse_compressed(path: Path) -> None:
+    """A compressed file, read as text, would fail with a column count that means nothing."""
+    with open(path, "rb") as handle:
+        start = handle.read(8)
+    for magic, kind in _MAGIC.items():
+        if start.startswith(magic):
+            raise DataError(f"{path}: is {kind}-compressed; decompress it first")
 
 
 def detect_format(path: Path) -> str:
@@ -78,9 +94,11 @@ def _read_columns(path: Path, format: str) -> Sequences:
         # The C engine takes no multi-character separator; '::' -> tab keeps it (and line numbers).
         source = io.BytesIO(path.read_bytes().replace(b"::", b"\t"))
     try:
+        # No names: given fewer names than fields, pandas would quietly make the first column
+        # the index. No quoting and no decompression by file name: ids are plain tokens.
         frame = pd.read_csv(
-            source, sep=r"\s+", header=None, names=list(range(ncols)), engine="c",
-            keep_default_na=False, na_values=[""], skip_blank_lines=True,
+            source, sep=r"\s+", header=None, engine="c", quoting=csv.QUOTE_NONE,
+            compression=None, keep_default_na=False, na_values=[""], skip_blank_lines=True,
         )  # fmt: skip
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: line 1: empty file, no interactions") from None
@@ -90,7 +108,7 @@ def _read_columns(path: Path, format: str) -> Sequences:
         raise DataError(f"{path}: not a text file ({err.reason})") from None
     if len(frame) == 0:
         raise DataError(f"{path}: line 1: empty file, no interactions")
-    if frame.isna().to_numpy().any():
+    if frame.shape[1] != ncols or frame.isna().to_numpy().any():
         # Short rows are padded with NaN by the parser.
         raise _column_count_error(path, ncols, split)
 
@@ -187,7 +205,8 @@ def _reject_header(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _split_ratings_dat(text: str) -> list[str]:
-    return [field.strip() for field in text.strip().split("::")]
+    """A ratings.dat line's fields as the parser sees them: '::' as a tab, then whitespace."""
+    return text.replace("::", "\t").split()
 
 
 def _first_nonempty_line(path: Path) -> tuple[int, str] | None:

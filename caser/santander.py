@@ -19,7 +19,10 @@ row of the same customer then yield every acquisition at once.
 from __future__ import annotations
 
 import re
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -39,16 +42,18 @@ def read_santander(path: str | Path, chunksize: int = CHUNK_ROWS) -> Sequences:
     customers, months, bits = [], [], []
     # skip_blank_lines=False keeps one parser row per physical line, and chunks continue the
     # row index, so the row labelled r is line r + 2 (the header is line 1).
-    reader = pd.read_csv(
-        path, usecols=["fecha_dato", "ncodpers", *products], chunksize=chunksize,
-        engine="c", skip_blank_lines=False, low_memory=False,
-    )  # fmt: skip
-    for chunk in reader:
-        # Blank lines come back as all-NaN rows; drop them, but keep the index for line numbers.
-        chunk = chunk[chunk.notna().any(axis=1).to_numpy()]
-        customers.append(_customer_ids(chunk["ncodpers"], path))
-        months.append(_month_index(chunk["fecha_dato"], path))
-        bits.append(_pack_ownership(chunk, products, path))
+    # index_col=False: a trailing comma on every row must not turn the first column into the index.
+    with _readable(path):
+        reader = pd.read_csv(
+            path, usecols=["fecha_dato", "ncodpers", *products], chunksize=chunksize,
+            engine="c", skip_blank_lines=False, low_memory=False, index_col=False,
+        )  # fmt: skip
+        for chunk in reader:
+            # Blank lines come back as all-NaN rows; drop them, but keep the index for line numbers.
+            chunk = chunk[chunk.notna().any(axis=1).to_numpy()]
+            customers.append(_customer_ids(chunk["ncodpers"], path))
+            months.append(_month_index(chunk["fecha_dato"], path))
+            bits.append(_pack_ownership(chunk, products, path))
     if sum(len(c) for c in customers) == 0:
         raise DataError(f"{path}: line 2: no data rows after the header")
     return acquisitions(
@@ -85,11 +90,25 @@ def acquisitions(
     return build_sequences(users.astype(np.int64), item_of_product[product_of], user_ids, item_ids)
 
 
-def _product_columns(path: Path) -> list[str]:
+@contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """What the parser or the decompressor (Kaggle ships the file zipped; pandas unzips by
+    name) says of a broken file, as one DataError line naming the file."""
     try:
-        header = pd.read_csv(path, nrows=0, engine="c").columns.tolist()
+        yield
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: line 1: empty file, no Santander header") from None
+    except pd.errors.ParserError as err:
+        raise DataError(f"{path}: cannot parse as CSV ({' '.join(str(err).split())})") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not a text file ({err.reason})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: cannot read ({err})") from None
+
+
+def _product_columns(path: Path) -> list[str]:
+    with _readable(path):
+        header = pd.read_csv(path, nrows=0, engine="c").columns.tolist()
     missing = [name for name in ("fecha_dato", "ncodpers") if name not in header]
     if missing:
         raise DataError(f"{path}: line 1: Santander header lacks {', '.join(missing)}")

@@ -98,6 +98,17 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")  # we log per epoch
 
 
+ACCELERATORS = ("auto", "cpu", "gpu")
+
+
+def check_accelerator(accelerator: str) -> None:
+    """Refuse `gpu` where torch sees none, in one line, before Lightning would in a traceback."""
+    if accelerator not in ACCELERATORS:
+        raise DataError(f"--accelerator must be one of {', '.join(ACCELERATORS)}, got {accelerator!r}")
+    if accelerator == "gpu" and not (torch.cuda.is_available() or torch.backends.mps.is_available()):
+        raise DataError("--accelerator gpu: torch sees no GPU on this machine; use cpu or auto")
+
+
 def fit(
     model: ModelConfig,
     train: TrainConfig,
@@ -119,11 +130,17 @@ def fit(
     final numbers; evaluating test every epoch would invite peeking). eval_every overrides.
     checkpoint_dir: write `last.ckpt` there after every epoch; ckpt_path resumes from one
     (the history then holds only the epochs trained now).
-    Raises `Diverged` when the loss becomes NaN or infinite.
+    Raises `Diverged` when the loss becomes NaN or infinite, `DataError` when nobody has a
+    held-out item to evaluate or the accelerator is not there.
     """
     prepared = data if isinstance(data, PreparedData) else PreparedData(data)
     if protocol not in PREFIX:
         raise ValueError(f"protocol must be 'validation' or 'test', got {protocol!r}")
+    check_accelerator(accelerator)
+    if len(prepared.eval_set(protocol, model.L)) == 0:
+        # Lightning would skip the evaluation with a warning and the run would "succeed" bare.
+        raise DataError(f"no user has a {protocol} item to evaluate on: the data is too small "
+                        "for the split, or the split holds nothing out (see --help for the split)")
     quiet_lightning()
     # A weight that only weight decay moves (a dead ReLU filter, say) shrinks geometrically into
     # float32's subnormal range, where a CPU multiply costs about 100 times a normal one: at
@@ -185,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", choices=("validation", "test"), default="validation",
                         help="validation: train on train, score validation every epoch; test: "
                         "train on train+validation, score test at the end (default %(default)s)")
-    parser.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="cpu",
+    parser.add_argument("--accelerator", choices=ACCELERATORS, default="cpu",
                         help="where to train; auto uses a GPU when present (default %(default)s)")
     parser.add_argument("--json", action="store_true",
                         help="make the last line one JSON object of the final metrics")

@@ -9,7 +9,7 @@ import torch
 from caser.config import DataConfig, ModelConfig
 from caser.data_module import PreparedData
 from caser.datasets import load_split
-from caser.evaluation import evaluate
+from caser.evaluation import batch_metric_sums, evaluate
 from caser.model import Caser
 from caser.popularity import popularity_metrics
 from caser.reference_metrics import reference_evaluate
@@ -62,3 +62,11 @@ def test_popularity_counts_training_events():
     m = popularity_metrics(data, "validation")
     # user 0 ranks 3 (count 1) before 4 (0); user 1 ranks 1 first; user 2 ranks 1, 3 before 4.
     assert m["val/map"] == pytest.approx(np.mean([1.0, 1.0, 1 / 3]))
+
+
+def test_evaluation_keeps_to_the_model_device(data):
+    """Every tensor the ranking makes follows the model's device. No GPU here: the `meta`
+    device stands in for one, and a CPU-made tensor mixed into its maths raises."""
+    net = Caser(data.num_users, data.num_items, ModelConfig(d=8, nv=1, nh=2)).to("meta")
+    sums = batch_metric_sums(net, data.eval_set("validation", 5), 0, 10)
+    assert sums and all(v.device.type == "meta" for v in sums.values())

@@ -170,3 +170,40 @@ def test_header_line_above_numeric_ids_is_rejected_not_read_as_an_event(tmp_path
     path = write(tmp_path, "\nuser item rating\n1 2 5\n1 3 4\n")
     with pytest.raises(DataError, match=r"line 2: looks like a header \('user item rating'\)"):
         read_interactions(path)
+
+
+@pytest.mark.parametrize("fmt", ["triplets", "pairs"])
+def test_a_named_format_with_too_few_columns_is_refused_not_misread(tmp_path, fmt):
+    # Given fewer names than fields, pandas would take the users as an index: no error, wrong data.
+    path = write(tmp_path, "1 10 5 100\n2 20 4 101\n")
+    with pytest.raises(DataError, match=r"line 1: expected \d columns, found 4"):
+        read_interactions(path, fmt)
+
+
+def test_a_stray_quote_is_part_of_an_id_and_swallows_no_line(tmp_path):
+    path = write(tmp_path, '1 "a 5 100\n1 b 5 101\n2 c" 4 100\n3 d 4 100\n')
+    seqs = read_interactions(path)
+    assert seqs.num_users == 3 and len(seqs.items) == 4
+    assert sorted(seqs.item_ids[1:]) == ['"a', "b", 'c"', "d"]
+
+
+def test_ratings_dat_with_spaces_or_an_empty_field_names_the_line(tmp_path):
+    for text, found in (("1::10::5::100\n2::Toy Story::5::101\n", 5), ("1::10::5::100\n1::::5::100\n", 3)):
+        path = write(tmp_path, text, "ratings.dat")
+        with pytest.raises(DataError, match=rf"line 2: expected 4 columns, found {found}"):
+            read_interactions(path)
+
+
+@pytest.mark.parametrize("fmt", ["auto", "movielens"])
+def test_a_compressed_file_is_refused_as_such(tmp_path, fmt):
+    import gzip
+
+    path = tmp_path / "u.data.gz"
+    path.write_bytes(gzip.compress(b"1 10 5 100\n2 20 4 101\n"))
+    with pytest.raises(DataError, match="u.data.gz: is gzip-compressed; decompress it first"):
+        read_interactions(path, fmt)
+
+
+def test_a_plain_file_named_like_an_archive_is_read_as_text(tmp_path):
+    seqs = read_interactions(write(tmp_path, "1 10 5 100\n2 20 4 101\n", "plain.gz"))
+    assert seqs.num_users == 2

@@ -106,3 +106,22 @@ def test_header_without_ncodpers_is_a_data_error(tmp_path):
     path.write_text("fecha_dato,cliente,ind_ahor_fin_ult1\n2015-01-28,1,1\n")
     with pytest.raises(DataError, match=r"s\.csv: line 1: Santander header lacks ncodpers"):
         read_santander(path)
+
+
+def test_a_trailing_comma_on_every_row_reads_the_same(tmp_path):
+    plain = write_csv(tmp_path / "plain.csv")
+    trailing = tmp_path / "trailing.csv"
+    header, *rows = plain.read_text().splitlines()  # the header without one, as Kaggle's file
+    trailing.write_text("".join(line + "\n" for line in [header, *(row + "," for row in rows)]))
+    assert named(read_santander(trailing)) == named(read_santander(plain))
+
+
+def test_a_broken_quote_or_archive_is_one_data_error(tmp_path):
+    quoted = write_csv(tmp_path / "q.csv")
+    quoted.write_text(quoted.read_text().replace("15889", '"15889', 1))
+    with pytest.raises(DataError, match=r"q\.csv: cannot parse as CSV"):
+        read_santander(quoted)
+    fake = tmp_path / "fake.csv.gz"
+    fake.write_text("fecha_dato,ncodpers,ind_cco_fin_ult1\n2015-01-28,1,1\n")
+    with pytest.raises(DataError, match=r"fake\.csv\.gz: cannot read"):
+        read_santander(fake)

@@ -1,12 +1,15 @@
-"""`caser.train.fit`: the process-wide floating-point setting it needs."""
+"""`caser.train.fit`: the process-wide floating-point setting it needs, and the runs it refuses
+before Lightning would run them bare or fail in a traceback."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from conftest import TINY_DATA
 from caser.config import DataConfig, ModelConfig, TrainConfig
 from caser.datasets import load_split
-from caser.train import fit
+from caser.errors import DataError
+from caser.train import fit, main
 
 
 def test_fit_flushes_subnormal_floats_to_zero():
@@ -17,3 +20,21 @@ def test_fit_flushes_subnormal_floats_to_zero():
     assert (subnormal * 1.0).item() != 0.0
     fit(ModelConfig(d=8, nv=1, nh=2), TrainConfig(epochs=1), load_split(DataConfig(spec=TINY_DATA)))
     assert (subnormal * 1.0).item() == 0.0
+
+
+def test_a_split_with_nobody_to_evaluate_is_an_error_not_an_empty_success(tmp_path, capsys):
+    path = tmp_path / "tiny.txt"
+    path.write_text("1 1 5 1\n1 2 5 2\n2 1 5 1\n2 3 5 2\n2 2 5 3\n")  # too short to hold any out
+    assert main(["--data", str(path), "--epochs", "1", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: no user has a validation item to evaluate on")
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(), reason="a GPU is here")
+def test_asking_for_a_gpu_where_there_is_none_is_one_line(capsys):
+    with pytest.raises(DataError, match="torch sees no GPU"):
+        fit(ModelConfig(d=8, nv=1, nh=2), TrainConfig(epochs=1), load_split(DataConfig(spec=TINY_DATA)),
+            accelerator="gpu")
+    assert main(["--data", TINY_DATA, "--epochs", "1", "--accelerator", "gpu"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: --accelerator gpu: torch sees no GPU on this machine; use cpu or auto")
