@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 import time
 import warnings
@@ -23,7 +24,7 @@ from typing import Sequence
 from caser.errors import DataError
 from search.errors import StudyError
 from search.storage import DEFAULT_RUNS_DIR, redact, storage_url
-from search.studyfile import PRUNERS, SAMPLERS, load_study_spec
+from search.studyfile import MAX_SEED, PRUNERS, SAMPLERS, load_study_spec
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -56,7 +57,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="keep runs/<study>/trial_*/checkpoints of ended trials (default: removed)")
     p.add_argument("--worker-index", type=int, metavar="I",
                    help="this worker's place among a shared study's workers: sampler seed = seed + I "
-                   "(set by --workers; give each machine its own)")
+                   "(give each machine its own; with --workers K its workers take I .. I+K-1)")
+    p.add_argument("--pool-worker", action="store_true", help=argparse.SUPPRESS)  # set by --workers
     p.add_argument("-v", "--verbose", action="store_true", help="show Optuna's and Lightning's own messages")
     return p.parse_args(argv)
 
@@ -70,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for flag in ("trials", "workers", "heartbeat"):
         if getattr(args, flag) < 1:
             say(f"error: --{flag} must be at least 1")
+            return 2
+    for flag in ("seed", "worker_index"):
+        value = getattr(args, flag)
+        if value is not None and not 0 <= value < MAX_SEED:
+            say(f"error: --{flag.replace('_', '-')} must be from 0 to {MAX_SEED - 1}, got {value}")
             return 2
     import optuna  # after the cheap checks, so --help and flag errors are instant
 
@@ -102,15 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if done >= args.trials:
             say(f"study {spec.name!r} already has {done} finished trials (asked for {args.trials}); nothing to do")
             return 0
-        if args.worker_index is None:
+        if not args.pool_worker:
             say(f"study {spec.name!r} in {redact(url)}: {done} finished, running until {args.trials} "
                 f"({spec.sampler} sampler, {spec.pruner} pruner, {spec.max_epochs} epochs max"
                 f"{f', {args.workers} workers' if args.workers > 1 else ''})")
             for number in stale_running(study):
                 say(f"warning: trial {number} is RUNNING in a journal storage, which has no "
                     f"heartbeat: if no worker runs it, it stays so (see docs/distributed.md)")
-        if args.workers > 1 and args.worker_index is None:
-            code = run_workers(sys.argv[1:] if argv is None else list(argv), args.workers, say)
+        if args.workers > 1 and not args.pool_worker:
+            code = run_workers(sys.argv[1:] if argv is None else list(argv), args.workers, say, first_index=index)
             if code == 130:
                 raise KeyboardInterrupt
             if code != 0:
@@ -134,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     best = study.best_trial if any(t.value is not None for t in study.get_trials(deepcopy=False)) else None
     say(f"done: {finished} finished trials" + (f"; best {spec.metric} {best.value:.4f} (trial {best.number})" if best else ""))
-    say(f"curves: tensorboard --logdir {args.runs_dir}    tables: python report.py --study {args.study}")
+    where = "" if url == storage_url(spec.name, None) else f" --storage {shlex.quote(redact(url))}"
+    say(f"curves: tensorboard --logdir {args.runs_dir}    tables: python report.py --study {shlex.quote(args.study)}{where}")
     return 0
 
 

@@ -28,6 +28,9 @@ from search.studyfile import StudySpec
 from search.tensorboard import trial_logger, write_hparams
 
 
+INTERRUPTED = "interrupted (Ctrl-C)"  # the reason of a trial stopped by the user
+
+
 def make_objective(
     spec: StudySpec,
     data: PreparedData,
@@ -65,6 +68,14 @@ def make_objective(
                          checkpoint_dir=checkpoint_dir(runs_dir, spec.name, trial.number))
         except Diverged as exc:
             trial.set_user_attr("reason", f"diverged: {exc}")
+            write_hparams(logger, all_params, "FAIL", {}, 0)
+            if not keep_checkpoints:
+                remove_checkpoints(runs_dir, spec.name, ended)
+            raise
+        except KeyboardInterrupt:
+            # Optuna records the trial as FAIL and is not going to retry it, so its checkpoint
+            # has no use; the re-run samples anew (and runs the defaults again if this was them).
+            trial.set_user_attr("reason", INTERRUPTED)
             write_hparams(logger, all_params, "FAIL", {}, 0)
             if not keep_checkpoints:
                 remove_checkpoints(runs_dir, spec.name, ended)

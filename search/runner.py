@@ -2,7 +2,8 @@
 
 `--trials N` means N finished trials (complete + pruned): a re-run after an interruption runs
 only what is missing, and a finished study says so. The original defaults are enqueued as the
-first trial of a new study, so every study has the baseline to beat.
+first trial of a new study (and again when Ctrl-C stopped them), so every study has the
+baseline to beat. A study is only resumed on its own data and a compatible space.
 
 Several workers (processes here or on other machines) may share one study: each starts a trial
 only while finished + running trials are below N, so together they stop at N (a few more only
@@ -17,10 +18,11 @@ import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.trial import FrozenTrial, TrialState
 
 from caser.config import ModelConfig, TrainConfig
@@ -28,7 +30,7 @@ from caser.data_module import PreparedData
 from caser.datasets import load_split
 from caser.module import Diverged
 from search.errors import StudyError
-from search.objective import make_objective
+from search.objective import INTERRUPTED, make_objective
 from search.storage import open_storage, redact
 from search.studyfile import StudySpec
 
@@ -71,7 +73,7 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     }
     try:
         return pruners[spec.pruner]()
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # an unknown option; a value out of range
         raise StudyError(f"{spec.path}: pruners.{spec.pruner}: {exc}") from None
 
 
@@ -126,13 +128,49 @@ def open_study(
     if not stored:
         for key, value in study_attrs(spec).items():
             study.set_user_attr(key, value)
-    if any(t.state.is_finished() for t in study.get_trials(deepcopy=False)):
+    trials = study.get_trials(deepcopy=False)
+    check_resumable(spec, stored, trials, redact(storage_url))
+    if any(t.state.is_finished() for t in trials):
         # Resuming: a sampler seeded as in the first run would replay that run's draws.
-        resumed = np.random.SeedSequence([seed % 2**32, len(study.trials)]).generate_state(1)[0]
+        resumed = np.random.SeedSequence([seed % 2**32, len(trials)]).generate_state(1)[0]
         study.sampler = make_sampler(spec, int(resumed))
-    if not study.trials:
+    if not trials:
         study.enqueue_trial(default_params(spec), user_attrs={"is_default": True}, skip_if_exists=True)
+    elif default_was_interrupted(trials):
+        study.enqueue_trial(default_params(spec), user_attrs={"is_default": True})
     return study
+
+
+def check_resumable(spec: StudySpec, stored: Mapping[str, Any], trials: list[FrozenTrial], where: str) -> None:
+    """Refuse to resume a study on other data, or with a parameter whose kind or choices
+    changed (Optuna would fail every trial on it); a wider or narrower range is fine."""
+    data = stored.get("data")
+    if data is not None and data != asdict(spec.data):
+        changed = ", ".join(f"{k} {data.get(k)!r} -> {v!r}" for k, v in asdict(spec.data).items()
+                            if data.get(k) != v)
+        raise StudyError(f"study {spec.name!r} in {where} was run on other data ({changed}); "
+                         "use another --storage or study name, or the study's own data")
+    latest: dict[str, BaseDistribution] = {}
+    for trial in trials:
+        latest.update(trial.distributions)
+    for name, dimension in spec.space.items():
+        if name not in latest:
+            continue
+        try:
+            check_distribution_compatibility(latest[name], dimension.distribution())
+        except ValueError as exc:
+            raise StudyError(f"{spec.path}: space.{name} cannot change this way in the existing study "
+                             f"{spec.name!r} in {where} ({exc}); use another --storage or study name") from None
+
+
+def default_was_interrupted(trials: list[FrozenTrial]) -> bool:
+    """True when the defaults' trial was stopped by Ctrl-C and nothing has run them since, so
+    that the study keeps its baseline. A default that failed for another reason (diverged)
+    is not run again."""
+    defaults = [t for t in trials if t.user_attrs.get("is_default")]
+    return bool(defaults) and all(
+        t.state == TrialState.FAIL and t.user_attrs.get("reason") == INTERRUPTED for t in defaults
+    )
 
 
 def _open_racing(storage_url: str, rdb_kwargs: dict[str, Any]) -> optuna.storages.BaseStorage:

@@ -13,10 +13,13 @@ Constraints, handled without dynamic ranges (Optuna's samplers model fixed range
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
+from optuna.distributions import IntDistribution
 
 from caser.config import ModelConfig, TrainConfig, canonical_activation, field_names
 from search.errors import StudyError
@@ -46,6 +49,14 @@ class Dimension:
         if self.kind == "float":
             return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
         return trial.suggest_categorical(self.name, list(self.choices))
+
+    def distribution(self) -> BaseDistribution:
+        """The Optuna distribution that `suggest` samples from."""
+        if self.kind == "int":
+            return IntDistribution(int(self.low), int(self.high), step=self.step or 1, log=self.log)
+        if self.kind == "float":
+            return FloatDistribution(self.low, self.high, step=self.step, log=self.log)
+        return CategoricalDistribution(list(self.choices))
 
     def smallest(self) -> Any:
         return self.low if self.kind != "categorical" else min(self.choices)
@@ -88,6 +99,8 @@ def _dimension(name: str, entry: Mapping[str, Any], key: str) -> Dimension:
     bounds = entry[kind]
     if not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) for b in bounds)):
         raise StudyError(f"{key}: {kind} needs [low, high] numbers")
+    if not all(math.isfinite(b) for b in bounds):
+        raise StudyError(f"{key}: {kind} bounds must be finite, got {bounds}")
     low, high = bounds
     log, step = entry.get("log", False), entry.get("step")
     if not isinstance(log, bool):

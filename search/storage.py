@@ -61,7 +61,10 @@ def open_storage(url: str, *, must_exist: bool = False, **rdb_kwargs) -> optuna.
             raise StudyError(f"no journal storage at {journal}")
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        return JournalStorage(JournalFileBackend(str(journal)))
+        try:
+            return JournalStorage(JournalFileBackend(str(journal)))
+        except OSError as exc:  # a missing folder, no permission
+            raise StudyError(f"cannot open journal storage {journal}: {exc.strerror or exc}") from None
     sqlite = sqlite_path(url)
     if sqlite is not None:
         if sqlite.exists():

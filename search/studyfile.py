@@ -25,6 +25,7 @@ STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 SAMPLERS = ("tpe", "random", "gp", "qmc")
 PRUNERS = ("median", "percentile", "successive_halving", "hyperband", "none")
 STUDY_KEYS = {"metric", "direction", "max_epochs", "sampler", "pruner", "seed"}
+MAX_SEED = 2**31  # the samplers take seeds below 2**32; room for a worker index on top
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,14 @@ class StudySpec:
             raise StudyError(f"{where}: study.sampler {self.sampler!r} unknown; choose from {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise StudyError(f"{where}: study.pruner {self.pruner!r} unknown; choose from {', '.join(PRUNERS)}")
-        if not isinstance(self.max_epochs, int) or self.max_epochs < 1:
+        if not _whole(self.max_epochs) or self.max_epochs < 1:
             raise StudyError(f"{where}: study.max_epochs must be a whole number >= 1")
+        if not _whole(self.seed) or not 0 <= self.seed < MAX_SEED:
+            raise StudyError(f"{where}: study.seed must be a whole number from 0 to {MAX_SEED - 1}, got {self.seed!r}")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def resolve_study_path(name_or_path: str) -> Path:
@@ -120,11 +127,24 @@ def _table(doc: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
 
 
 def _data_config(table: Mapping[str, Any], path: Path) -> DataConfig:
-    known = {f.name for f in fields(DataConfig)}
-    for key in table:
-        if key not in known:
-            raise StudyError(f"{path}: unknown key data.{key}; known: {', '.join(sorted(known))}")
+    types = {f.name: f.type for f in fields(DataConfig)}  # "str", "int", "float"
+    for key, value in table.items():
+        if key not in types:
+            raise StudyError(f"{path}: unknown key data.{key}; known: {', '.join(sorted(types))}")
+        if not _of_type(value, types[key]):
+            raise StudyError(f"{path}: data.{key} must be a {_TYPE_WORDS[types[key]]}, got {value!r}")
     try:
         return DataConfig(**table)
     except (TypeError, ValueError) as exc:
         raise StudyError(f"{path}: data: {exc}") from None
+
+
+_TYPE_WORDS = {"str": "string", "int": "whole number", "float": "number"}
+
+
+def _of_type(value: Any, type_name: str) -> bool:
+    if type_name == "str":
+        return isinstance(value, str)
+    if type_name == "int":
+        return _whole(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

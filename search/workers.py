@@ -1,7 +1,8 @@
 """K worker processes on this machine sharing one study: `python sweep.py --workers 3`.
 
 The parent has already checked the inputs and created the study; it then starts K copies of
-the same command with `--worker-index i` (sampler seed = seed + i, torch threads = cores // K),
+the same command with `--worker-index i` for i from the machine's own index (0 unless given)
+on (sampler seed = seed + i, torch threads = cores // K),
 prints each worker's lines prefixed `[w1]`, `[w2]`, ..., and waits. The workers stop at N
 finished trials together (see search/runner.py). Workers run in their own sessions, so Ctrl-C
 reaches only the parent, which passes exactly one SIGINT to each worker: every worker records
@@ -31,20 +32,23 @@ def torch_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def run_workers(argv: Sequence[str], workers: int, say: Callable[[str], None]) -> int:
-    """Run `sweep.py argv --worker-index i` for i < workers; the worst exit status wins."""
+def run_workers(argv: Sequence[str], workers: int, say: Callable[[str], None], first_index: int = 0) -> int:
+    """Run `sweep.py argv --worker-index i` for first_index <= i < first_index + workers (a
+    machine's own --worker-index is its first); the worst exit status wins."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    indexes = range(first_index, first_index + workers)
     procs = [
         subprocess.Popen(
-            [sys.executable, str(SWEEP), *argv, "--worker-index", str(i)],
+            # The last --worker-index wins over the machine's own in argv.
+            [sys.executable, str(SWEEP), *argv, "--worker-index", str(i), "--pool-worker"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True,  # Ctrl-C goes to the parent only; it forwards one SIGINT
         )
-        for i in range(workers)
+        for i in indexes
     ]
     readers = [
         threading.Thread(target=_relay, args=(proc, worker_label(i), say), daemon=True)
-        for i, proc in enumerate(procs)
+        for i, proc in zip(indexes, procs)
     ]
     for reader in readers:
         reader.start()

@@ -47,6 +47,9 @@ CASES = [
     ("--workers 0", ["--workers", "0"]),
     ("runs dir under a regular file", ["--runs-dir", "{tmp}/afile/runs"]),
     ("smallest L + T too long for the data", ["--study", "{tmp}/long.toml"]),
+    ("study exists on other data", ["--data", "synthetic:users=300,items=200,interactions=5000"]),
+    ("journal file in a missing folder", ["--storage", "{tmp}/nodir/study.journal"]),
+    ("--seed negative", ["--seed", "-1"]),
 ]
 
 

@@ -90,11 +90,14 @@ def test_three_machines_share_a_postgres_study(postgres_url: str, tmp_path: Path
 
 @pytest.mark.slow
 def test_workers_share_the_default_sqlite_study(tmp_path: Path) -> None:
+    # A machine's --worker-index is its first worker's: these are workers 10, 11 and 12.
     output = finish(sweep("--workers", str(N_WORKERS), "--trials", str(N_TRIALS), "--data", TINY_DATA,
-                          "--max-epochs", "2", "--runs-dir", str(tmp_path)))
-    assert all(f"[w{i}] " in output for i in range(1, N_WORKERS + 1)), output
+                          "--max-epochs", "2", "--runs-dir", str(tmp_path), "--worker-index", "10"))
+    labels = {f"w{i}" for i in range(11, 11 + N_WORKERS)}
+    assert all(f"[{label}] " in output for label in labels), output
     study = optuna.load_study(study_name="default", storage=f"sqlite:///{tmp_path}/default.db")
     assert_exactly_n_finished(study, N_WORKERS)
+    assert {t.user_attrs["worker"] for t in study.trials} <= labels
     assert not list(tmp_path.glob("default/trial_*/checkpoints/*.ckpt"))  # finished: removed
 
 
@@ -125,3 +128,28 @@ def test_a_killed_worker_s_trial_resumes_from_its_checkpoint(tmp_path: Path) -> 
     assert sorted(retry.intermediate_values) == list(range(6))
     assert len(study.get_trials(deepcopy=False, states=FINISHED)) == 1
     assert not list(tmp_path.glob("slow/trial_*/checkpoints/*.ckpt"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_records_the_trial_as_interrupted_and_the_re_run_trains_the_defaults_again(tmp_path: Path) -> None:
+    study_file = tmp_path / "slow.toml"
+    study_file.write_text(SLOW_STUDY)
+    args = ["--study", str(study_file), "--trials", "1", "--runs-dir", str(tmp_path)]
+    user = sweep(*args)
+    ckpt = checkpoint_dir(tmp_path, "slow", 0) / "last.ckpt"
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not ckpt.exists():  # in the middle of the defaults' trial
+        assert user.poll() is None and time.monotonic() < deadline, user.communicate()[0]
+        time.sleep(0.02)
+    user.send_signal(signal.SIGINT)
+    output = user.communicate(timeout=RUN_TIMEOUT_S)[0]
+    assert user.returncode == 130 and "interrupted:" in output, output
+    study = optuna.load_study(study_name="slow", storage=f"sqlite:///{tmp_path}/slow.db")
+    stopped = study.get_trials(deepcopy=False)[0]
+    assert stopped.state == TrialState.FAIL and stopped.user_attrs["reason"] == "interrupted (Ctrl-C)"
+    assert not ckpt.exists()  # nothing will resume it
+    finish(sweep(*args))
+    trials = study.get_trials(deepcopy=False)
+    assert [(t.state, t.user_attrs.get("is_default")) for t in trials] == [
+        (TrialState.FAIL, True), (TrialState.COMPLETE, True)]
+

@@ -50,6 +50,13 @@ MISTAKES = {
     "zero epochs": (study_toml(max_epochs=0), "study.max_epochs"),
     "unknown pruner table": (study_toml(pruners={"asha": {"x": 1}}), "pruners.asha"),
     "value for a table": ("study = 3\n", "study must be a table"),
+    "seed not a number": (study_toml(seed="abc"), "study.seed must be a whole number"),
+    "negative seed": (study_toml(seed=-1), "study.seed must be a whole number"),
+    "data value of the wrong type": (study_toml().replace("[data]", "[data]\nmin_user_interactions = '5'"),
+                                     "data.min_user_interactions must be a whole number, got '5'"),
+    "data format not a string": (study_toml().replace("[data]\nspec", "[data]\nformat = 5\nspec"),
+                               "data.format must be a string"),
+    "bound not finite": (study_toml(space={"lr": "{ float = [nan, 0.1] }"}), "space.lr: float bounds must be finite"),
 }
 
 

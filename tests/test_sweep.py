@@ -31,6 +31,7 @@ def test_the_default_trial_comes_first_with_the_original_values(sweep_main, tmp_
     assert first.number == 0 and first.user_attrs["is_default"] is True
     assert first.params == ORIGINAL  # every searched parameter of the default study
     assert "is_default" not in second.user_attrs and second.params != ORIGINAL
+    assert err.strip().endswith(f"--storage sqlite:///{tmp_path}/default.db")  # the report finds it
 
 
 def test_the_default_trial_samples_only_what_the_space_cannot_hold(study_file):
@@ -183,3 +184,47 @@ def test_mistakes_in_a_real_process_print_no_traceback(mistakes):
     procs = [sweep_cli(*mistake_args(tmp, case, cases[case][0])) for case in chosen]
     for case, (code, err) in zip(chosen, finish(procs)):
         assert_one_line_error(code, err, cases[case][1])
+
+
+def test_a_study_resumes_only_on_its_own_data_and_a_compatible_space(sweep_main, study_file, tmp_path):
+    runs = tmp_path / "runs"
+    assert sweep_main("--study", study_file(space=SMALL_SPACE), "--runs-dir", runs, "--trials", 2)[0] == 0
+    before = [(t.number, t.state) for t in load_study(runs / "tiny.db").trials]
+
+    code, err = sweep_main("--study", study_file(space=SMALL_SPACE), "--runs-dir", runs, "--trials", 4,
+                           "--data", "synthetic:users=200,items=300,interactions=6000")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: study 'tiny'")
+    assert "was run on other data (spec" in err
+
+    wider = {**SMALL_SPACE, "lr": "{ float = [1e-5, 1e-1], log = true }"}  # a range may change
+    other_kind = {**SMALL_SPACE, "d": "{ int = [8, 64] }"}  # a kind may not: Optuna fails each trial
+    code, err = sweep_main("--study", study_file(space=other_kind, folder=tmp_path / "v2"),
+                           "--runs-dir", runs, "--trials", 4)
+    assert code == 2 and "space.d cannot change this way in the existing study 'tiny'" in err
+    assert [(t.number, t.state) for t in load_study(runs / "tiny.db").trials] == before
+    assert sweep_main("--study", study_file(space=wider, folder=tmp_path / "v3"), "--runs-dir", runs,
+                      "--trials", 3)[0] == 0
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning", "ignore:Heartbeat of storage")
+def test_defaults_stopped_by_ctrl_c_run_again_and_diverged_ones_do_not(study_file, tmp_path):
+    from search.objective import INTERRUPTED
+    from search.runner import open_study
+
+    spec = load_study_spec(str(study_file(space=SMALL_SPACE)))
+    url = f"sqlite:///{tmp_path / 'tiny.db'}"
+
+    def stop_the_default(reason: str) -> list:
+        study = open_study(spec, url, 0)
+        trial = study.ask()  # the enqueued defaults, as the sweep would take them
+        assert trial.user_attrs["is_default"]
+        trial.set_user_attr("reason", reason)
+        study.tell(trial, state=TrialState.FAIL)
+        return open_study(spec, url, 0).trials  # the re-run
+
+    trials = stop_the_default(INTERRUPTED)
+    assert [(t.state, t.user_attrs.get("is_default")) for t in trials] == [
+        (TrialState.FAIL, True), (TrialState.WAITING, True)]
+    assert trials[1].params == trials[0].params
+    trials = stop_the_default("diverged: training loss became nan")
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]  # not a third time

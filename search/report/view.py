@@ -121,11 +121,12 @@ class StudyView:
         return retried_numbers(self.trials)
 
     def default_trial(self) -> FrozenTrial | None:
-        """The enqueued trial holding the original defaults (first one, if enqueued twice),
-        or the latest retry of it when its worker died."""
+        """The enqueued trial holding the original defaults: the latest retry of it when its
+        worker died, the run after it when Ctrl-C stopped it (the first that did not fail)."""
         retried = self.retried()
         marked = [t for t in self.trials if t.user_attrs.get("is_default") and t.number not in retried]
-        return min(marked, key=lambda t: t.number) if marked else None
+        ran = [t for t in marked if t.state != TrialState.FAIL] or marked
+        return min(ran, key=lambda t: t.number) if ran else None
 
     def is_default(self, trial: FrozenTrial) -> bool:
         default = self.default_trial()
