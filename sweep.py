@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data, max_window = prepare_data(spec)
         check_space_fits(spec, max_window)
         index = args.worker_index or 0
-        study = open_study(spec, url, spec.seed + index, args.heartbeat)
+        study = open_study(spec, url, spec.seed + index, args.heartbeat, runs_dir=args.runs_dir)
         # Only now, so that a refused input prints one line: its error.
         say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "
             f"{data.split.train.num_events} training events ({time.perf_counter() - started:.1f}s)")

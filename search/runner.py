@@ -31,7 +31,7 @@ from caser.datasets import load_split
 from caser.module import Diverged
 from search.errors import StudyError
 from search.objective import INTERRUPTED, make_objective
-from search.storage import open_storage, redact
+from search.storage import journal_path, open_storage, redact, sqlite_path
 from search.studyfile import StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -94,9 +94,14 @@ def check_space_fits(spec: StudySpec, max_window: int) -> None:
 
 
 def open_study(
-    spec: StudySpec, storage_url: str, seed: int, heartbeat: int = HEARTBEAT_INTERVAL_S
+    spec: StudySpec,
+    storage_url: str,
+    seed: int,
+    heartbeat: int = HEARTBEAT_INTERVAL_S,
+    runs_dir: Path | None = None,
 ) -> optuna.Study:
-    """Create or resume the study; a study stored with another metric or direction is refused."""
+    """Create or resume the study; a study stored with another metric or direction is refused,
+    and so is a new study whose runs_dir already holds trial runs under its name."""
     sampler, pruner = make_sampler(spec, seed), make_pruner(spec)  # their mistakes touch no storage
     rdb_kwargs: dict[str, Any] = {}
     if "://" in storage_url:
@@ -110,7 +115,13 @@ def open_study(
         }
         if storage_url.startswith("sqlite:"):
             rdb_kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
+    file = sqlite_path(storage_url) or journal_path(storage_url)
+    new_file = file is not None and not file.exists()
+    if runs_dir is not None and new_file and file.parent.is_dir():  # before opening creates it
+        refuse_earlier_runs(spec.name, runs_dir, redact(storage_url))
     storage = _open_racing(storage_url, rdb_kwargs)
+    if runs_dir is not None and not new_file and not _has_study(storage, spec.name):
+        refuse_earlier_runs(spec.name, runs_dir, redact(storage_url))
     try:
         study = optuna.create_study(
             study_name=spec.name, storage=storage, direction=spec.direction, load_if_exists=True,
@@ -139,6 +150,25 @@ def open_study(
     elif default_was_interrupted(trials):
         study.enqueue_trial(default_params(spec), user_attrs={"is_default": True})
     return study
+
+
+def refuse_earlier_runs(name: str, runs_dir: Path, where: str) -> None:
+    """Refuse to start a new study over the trial runs of an earlier one of the same name (a
+    deleted database, another storage): their TensorBoard curves would mix with the new ones
+    and a retried trial could resume from the other study's checkpoint."""
+    earlier = sorted(p.name for p in (Path(runs_dir) / name).glob("trial_*"))
+    if earlier:
+        raise StudyError(f"{Path(runs_dir) / name} holds the runs of another study named {name!r} "
+                         f"({earlier[0]}..{earlier[-1]}), not one in {where}; move it away or use "
+                         "another --runs-dir")
+
+
+def _has_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
 
 
 def check_resumable(spec: StudySpec, stored: Mapping[str, Any], trials: list[FrozenTrial], where: str) -> None:

@@ -50,6 +50,7 @@ CASES = [
     ("study exists on other data", ["--data", "synthetic:users=300,items=200,interactions=5000"]),
     ("journal file in a missing folder", ["--storage", "{tmp}/nodir/study.journal"]),
     ("--seed negative", ["--seed", "-1"]),
+    ("new study over an earlier study's runs", ["--storage", "sqlite:///{tmp}/fresh.db"]),
 ]
 
 
@@ -69,7 +70,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     long_space = DEFAULT_TOML.replace("L = { int = [1, 10] }", "L = { int = [9, 10] }")
     long_space = long_space.replace("T = { int = [1, 5] }", "T = { int = [3, 5] }")
     (tmp / "long.toml").write_text(long_space)
-    (tmp / "runs").mkdir()
+    (tmp / "runs" / "default" / "trial_0000").mkdir(parents=True)  # the existing study's run
     spec = load_study_spec("default").with_overrides(data_spec=TINY_DATA)
     study = open_study(spec, storage_url("default", None, tmp / "runs"), 0)
     study.add_trial(optuna.trial.create_trial(value=0.05, params={}, distributions={}))
@@ -102,6 +103,7 @@ def test_every_bad_input_gives_one_line_and_leaves_the_study_alone(
         assert code != 0, f"{case}: exit 0 with {line!r}"
         assert line.startswith("error: "), f"{case}: {line!r}"
         assert fingerprint(inputs) == before, f"{case} changed the study or trained"
+        assert not (inputs / "fresh.db").exists(), f"{case} created a storage"
         shown = " ".join(a.replace("{tmp}", "<tmp>") for a in args)
         rows.append(f"| {case} | `{shown}` | {code} | {_cell(line)} |")
     table = "\n".join(["| input | arguments | exit | message |", "|---|---|---|---|", *rows])
