@@ -73,10 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, flag) < 1:
             say(f"error: --{flag} must be at least 1")
             return 2
-    for flag in ("seed", "worker_index"):
+    for flag, room in (("seed", 0), ("worker_index", args.workers - 1)):  # room: the pool's indexes
         value = getattr(args, flag)
-        if value is not None and not 0 <= value < MAX_SEED:
-            say(f"error: --{flag.replace('_', '-')} must be from 0 to {MAX_SEED - 1}, got {value}")
+        if value is not None and not 0 <= value < MAX_SEED - room:
+            say(f"error: --{flag.replace('_', '-')} must be from 0 to {MAX_SEED - 1 - room}, got {value}")
             return 2
     import optuna  # after the cheap checks, so --help and flag errors are instant
 
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data, max_window = prepare_data(spec)
         check_space_fits(spec, max_window)
         index = args.worker_index or 0
-        study = open_study(spec, url, spec.seed + index, args.heartbeat, runs_dir=args.runs_dir)
+        study = open_study(spec, url, spec.seed + index, args.heartbeat, runs_dir=args.runs_dir, target=args.trials)
         # Only now, so that a refused input prints one line: its error.
         say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "
             f"{data.split.train.num_events} training events ({time.perf_counter() - started:.1f}s)")

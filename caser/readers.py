@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -53,17 +54,19 @@ def read_interactions(path: str | Path, format: str = "auto") -> Sequences:
     return _read_columns(path, format)
 
 
-_MAGIC = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz",
-          b"(\xb5/\xfd": "zstd"}
+_MAGIC = {"gzip": re.compile(rb"\x1f\x8b"), "zip": re.compile(rb"PK\x03\x04"),
+          "bzip2": re.compile(rb"BZh[1-9]1AY&SY"), "xz": re.compile(rb"\xfd7zXZ\x00"),
+          "zstd": re.compile(rb"\(\xb5/\xfd")}
 
 
 def _refuse_compressed(path: Path) -> None:
     """A compressed file, read as text, would fail with a column count that means nothing."""
     with open(path, "rb") as handle:
-        start = handle.read(8)
-    for magic, kind in _MAGIC.items():
-        if start.startswith(magic):
-            raise DataError(f"{path}: is {kind}-compressed; decompress it first")
+        start = handle.read(16)
+    for kind, magic in _MAGIC.items():
+        if magic.match(start):
+            hint = " (a zipped Santander file reads as it is with format santander)" if kind == "zip" else ""
+            raise DataError(f"{path}: is {kind}-compressed; decompress it first{hint}")
 
 
 def detect_format(path: Path) -> str:

@@ -140,7 +140,7 @@ def fit(
     if len(prepared.eval_set(protocol, model.L)) == 0:
         # Lightning would skip the evaluation with a warning and the run would "succeed" bare.
         raise DataError(f"no user has a {protocol} item to evaluate on: the data is too small "
-                        "for the split, or the split holds nothing out (see --help for the split)")
+                        "for the split, or the split holds nothing out (--val-frac, --train-frac)")
     quiet_lightning()
     # A weight that only weight decay moves (a dead ReLU filter, say) shrinks geometrically into
     # float32's subnormal range, where a CPU multiply costs about 100 times a normal one: at

@@ -88,7 +88,7 @@ def make_objective(
                                            resume.epochs_done)
         best = result.best(spec.metric) if spec.direction == "maximize" else _lowest(result, spec.metric)
         state = "PRUNED" if pruning.pruned_at else "COMPLETE"
-        _record(trial, result, best, time.perf_counter() - started)
+        _record(trial, result, best, time.perf_counter() - started, train.seed)
         write_hparams(logger, all_params, state, best or {}, int(best["epoch"]) if best else 0)
         if pruning.pruned_at:
             reason = f"pruned after epoch {pruning.pruned_at}"
@@ -106,9 +106,11 @@ def _lowest(result: FitResult, monitor: str) -> dict[str, float] | None:
     return min(rows, key=lambda r: r[monitor]) if rows else None
 
 
-def _record(trial: optuna.Trial, result: FitResult, best: dict[str, float] | None, wall: float) -> None:
+def _record(trial: optuna.Trial, result: FitResult, best: dict[str, float] | None, wall: float,
+            seed: int) -> None:
     """The user attributes the report reads (see search/report)."""
     attrs: dict[str, Any] = {
+        "seed": seed,  # the training seed: a resumed sweep may have been given another
         "epochs_run": result.epochs_run,
         "wall_time_s": round(wall, 3),
         # the epochs' own time (training + validation); the rest of wall_time_s is overhead

@@ -31,6 +31,7 @@ from caser.datasets import load_split
 from caser.module import Diverged
 from search.errors import StudyError
 from search.objective import INTERRUPTED, make_objective
+from search.retries import retried_numbers
 from search.storage import journal_path, open_storage, redact, sqlite_path
 from search.studyfile import StudySpec
 
@@ -47,7 +48,11 @@ def prepare_data(spec: StudySpec) -> tuple[PreparedData, int]:
     split = load_split(spec.data)
     lengths = split.train.lengths
     max_window = max(int(np.median(lengths[lengths > 0])), 2)
-    return PreparedData(split), max_window
+    data = PreparedData(split)
+    if len(data.eval_set("validation", 1)) == 0:  # else every trial would fail on it
+        raise StudyError(f"{spec.path}: no user has a validation item to evaluate trials on: the "
+                         "data is too small for the split, or data.val_frac is 0")
+    return data, max_window
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -99,9 +104,11 @@ def open_study(
     seed: int,
     heartbeat: int = HEARTBEAT_INTERVAL_S,
     runs_dir: Path | None = None,
+    target: int | None = None,
 ) -> optuna.Study:
     """Create or resume the study; a study stored with another metric or direction is refused,
-    and so is a new study whose runs_dir already holds trial runs under its name."""
+    and so is a new study whose runs_dir already holds trial runs under its name. Defaults
+    stopped by Ctrl-C are queued again while the study has fewer than `target` finished trials."""
     sampler, pruner = make_sampler(spec, seed), make_pruner(spec)  # their mistakes touch no storage
     rdb_kwargs: dict[str, Any] = {}
     if "://" in storage_url:
@@ -147,7 +154,8 @@ def open_study(
         study.sampler = make_sampler(spec, int(resumed))
     if not trials:
         study.enqueue_trial(default_params(spec), user_attrs={"is_default": True}, skip_if_exists=True)
-    elif default_was_interrupted(trials):
+    elif default_was_interrupted(trials) and (target is None or count_finished(study) < target):
+        # Machines starting together may each queue a copy; the report reads the first.
         study.enqueue_trial(default_params(spec), user_attrs={"is_default": True})
     return study
 
@@ -175,9 +183,9 @@ def check_resumable(spec: StudySpec, stored: Mapping[str, Any], trials: list[Fro
     """Refuse to resume a study on other data, or with a parameter whose kind or choices
     changed (Optuna would fail every trial on it); a wider or narrower range is fine."""
     data = stored.get("data")
-    if data is not None and data != asdict(spec.data):
-        changed = ", ".join(f"{k} {data.get(k)!r} -> {v!r}" for k, v in asdict(spec.data).items()
-                            if data.get(k) != v)
+    if data is not None and data_identity(data) != data_identity(asdict(spec.data)):
+        changed = ", ".join(f"{k} {data.get(k)!r} -> {v!r}" for k, v in data_identity(asdict(spec.data)).items()
+                            if data_identity(data).get(k) != v)
         raise StudyError(f"study {spec.name!r} in {where} was run on other data ({changed}); "
                          "use another --storage or study name, or the study's own data")
     latest: dict[str, BaseDistribution] = {}
@@ -193,11 +201,23 @@ def check_resumable(spec: StudySpec, stored: Mapping[str, Any], trials: list[Fro
                              f"{spec.name!r} in {where} ({exc}); use another --storage or study name") from None
 
 
+def data_identity(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The data attributes with a file spec as its absolute path: the same file named from
+    another directory is the same data, and the same name from another directory is not.
+    (A study stored with a relative path is taken relative to the current directory.)"""
+    out = dict(data)
+    spec = str(out.get("spec", ""))
+    if spec and not spec.startswith("synthetic") and spec != "ml-100k":
+        out["spec"] = str(Path(spec).expanduser().resolve())
+    return out
+
+
 def default_was_interrupted(trials: list[FrozenTrial]) -> bool:
     """True when the defaults' trial was stopped by Ctrl-C and nothing has run them since, so
     that the study keeps its baseline. A default that failed for another reason (diverged)
     is not run again."""
-    defaults = [t for t in trials if t.user_attrs.get("is_default")]
+    retried = retried_numbers(trials)  # a dead worker's trial stands for its retry
+    defaults = [t for t in trials if t.user_attrs.get("is_default") and t.number not in retried]
     return bool(defaults) and all(
         t.state == TrialState.FAIL and t.user_attrs.get("reason") == INTERRUPTED for t in defaults
     )
@@ -221,7 +241,7 @@ def study_attrs(spec: StudySpec) -> dict[str, Any]:
     return {
         "metric": spec.metric,
         "direction": spec.direction,
-        "data": asdict(spec.data),
+        "data": data_identity(asdict(spec.data)),  # a file by its absolute path
         "max_epochs": spec.max_epochs,
         "seed": spec.seed,  # every trial's training seed, for the report's reproduce command
         "fixed": dict(spec.fixed),

@@ -51,6 +51,8 @@ CASES = [
     ("journal file in a missing folder", ["--storage", "{tmp}/nodir/study.journal"]),
     ("--seed negative", ["--seed", "-1"]),
     ("new study over an earlier study's runs", ["--storage", "sqlite:///{tmp}/fresh.db"]),
+    ("a split that holds nothing out", ["--study", "{tmp}/noval.toml"]),
+    ("--worker-index past the seeds", ["--worker-index", "2147483647", "--workers", "2"]),
 ]
 
 
@@ -70,6 +72,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     long_space = DEFAULT_TOML.replace("L = { int = [1, 10] }", "L = { int = [9, 10] }")
     long_space = long_space.replace("T = { int = [1, 5] }", "T = { int = [3, 5] }")
     (tmp / "long.toml").write_text(long_space)
+    (tmp / "noval.toml").write_text(DEFAULT_TOML.replace("val_frac = 0.1", "val_frac = 0.0"))
     (tmp / "runs" / "default" / "trial_0000").mkdir(parents=True)  # the existing study's run
     spec = load_study_spec("default").with_overrides(data_spec=TINY_DATA)
     study = open_study(spec, storage_url("default", None, tmp / "runs"), 0)

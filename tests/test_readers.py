@@ -207,3 +207,8 @@ def test_a_compressed_file_is_refused_as_such(tmp_path, fmt):
 def test_a_plain_file_named_like_an_archive_is_read_as_text(tmp_path):
     seqs = read_interactions(write(tmp_path, "1 10 5 100\n2 20 4 101\n", "plain.gz"))
     assert seqs.num_users == 2
+
+
+def test_an_id_that_begins_like_a_magic_number_is_still_text(tmp_path):
+    seqs = read_interactions(write(tmp_path, "BZhang 10 5 100\nPKarl 11 4 101\n"))
+    assert sorted(seqs.user_ids) == ["BZhang", "PKarl"]

@@ -78,6 +78,10 @@ def test_reproduce_command_trains_with_the_study_seed(tmp_path):
     assert "--seed 0 " in command()  # recorded by no sweep before it was: the study files' default
     study.set_user_attr("seed", 7)
     assert "--seed 7 " in command()
+    # A trial's own record wins: a resumed sweep may have been given another --seed.
+    study.add_trial(create_trial(value=1.0, params=DEFAULTS, distributions=SPACE,
+                                 user_attrs={**attrs(1.0, 10, 99), "seed": 11}))
+    assert "--seed 11 " in command()
 
 
 def test_ped_anova_top_count_is_its_own_ceil_with_ties():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from optuna.trial import TrialState
 
@@ -228,3 +229,45 @@ def test_defaults_stopped_by_ctrl_c_run_again_and_diverged_ones_do_not(study_fil
     assert trials[1].params == trials[0].params
     trials = stop_the_default("diverged: training loss became nan")
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]  # not a third time
+
+
+def test_the_same_data_file_named_from_another_folder_is_the_same_data(sweep_main, study_file, tmp_path,
+                                                                       monkeypatch):
+    rng = np.random.default_rng(0)
+    lines = [f"{u} {i}" for u in range(40) for i in rng.choice(60, 25, replace=False)]
+    for folder in ("a", "b"):  # two different files, both named data.txt
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "data.txt").write_text("\n".join(lines) + "\n")
+        lines = lines[:-100]
+    args = ("--study", study_file(space=SMALL_SPACE), "--runs-dir", tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)
+    assert sweep_main(*args, "--data", "a/data.txt", "--trials", 1)[0] == 0
+    monkeypatch.chdir(tmp_path / "a")
+    assert sweep_main(*args, "--data", "data.txt", "--trials", 2)[0] == 0  # the same file
+    monkeypatch.chdir(tmp_path / "b")
+    code, err = sweep_main(*args, "--data", "data.txt", "--trials", 3)  # the same name, other data
+    assert code == 2 and "was run on other data" in err
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning", "ignore:Heartbeat of storage")
+def test_defaults_are_queued_again_only_when_the_sweep_will_train(study_file, tmp_path):
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.trial import create_trial
+
+    from search.objective import INTERRUPTED
+    from search.runner import open_study
+
+    spec = load_study_spec(str(study_file(space=SMALL_SPACE)))
+    url = f"sqlite:///{tmp_path / 'tiny.db'}"
+    study = open_study(spec, url, 0)
+    dead = study.ask()  # the defaults, whose worker died: FAIL, and a retry queued ...
+    study.tell(dead, state=TrialState.FAIL)
+    RetryHeartbeatStaleTrialCallback()(study, study.trials[0])
+    retry = study.ask()  # ... which Ctrl-C then stopped
+    retry.set_user_attr("reason", INTERRUPTED)
+    study.tell(retry, state=TrialState.FAIL)
+    study.add_trial(create_trial(value=0.1, params={"lr": 1e-3}, distributions={"lr": spec.space["lr"].distribution()}))
+
+    assert len(open_study(spec, url, 0, target=1).trials) == 3  # nothing to run: nothing queued
+    trials = open_study(spec, url, 0, target=2).trials
+    assert trials[-1].state == TrialState.WAITING and trials[-1].user_attrs["is_default"]

@@ -132,17 +132,16 @@ class StudyView:
         default = self.default_trial()
         return default is not None and trial.number == default.number
 
-    @property
-    def train_seed(self) -> int:
-        """The seed every trial trained with (the study's); 0, the study files' default, for
-        studies stored before it was recorded."""
-        return int(self.user_attrs.get("seed", 0))
+    def train_seed(self, trial: FrozenTrial) -> int:
+        """The seed a trial trained with: its own record, else the study's; 0, the study files'
+        default, for trials stored before either was recorded."""
+        return int(trial.user_attrs.get("seed", self.user_attrs.get("seed", 0)))
 
     def configs(self, trial: FrozenTrial) -> tuple[ModelConfig, TrainConfig]:
-        """The full configuration a trial trained: the study's seed and fixed values under its
+        """The full configuration a trial trained: its seed and the study's fixed values under its
         params. A parameter caser does not know (another program's study) is a StudyError."""
         try:
-            return configs_from_params({**self.fixed, **trial.params}, train=TrainConfig(seed=self.train_seed))
+            return configs_from_params({**self.fixed, **trial.params}, train=TrainConfig(seed=self.train_seed(trial)))
         except ValueError as exc:
             raise StudyError(f"trial {trial.number} is not a Caser configuration: {exc}") from None
 
