@@ -52,6 +52,7 @@ def make_objective(
             check_feasible(params, max_window)
         except Infeasible as exc:
             trial.set_user_attr("reason", str(exc))
+            trial.set_user_attr("infeasible", True)  # never trained: the report leaves it out of the budget
             raise optuna.TrialPruned(str(exc)) from None
         model, train = configs_from_params(params, train=TrainConfig(epochs=spec.max_epochs, seed=spec.seed))
         all_params = {**asdict(model), **asdict(train)}

@@ -40,6 +40,7 @@ HEARTBEAT_INTERVAL_S = 10
 GRACE_INTERVALS = 4  # missed heartbeats before a running trial counts as dead
 SQLITE_LOCK_TIMEOUT_S = 60  # several processes write one SQLite file; they queue, not fail
 MAX_FAILURE_STREAK = 10
+DEFAULT_PERCENTILE = 25.0  # percentile pruner: a trial goes on while in the top quarter
 WAIT_POLL_S = 0.5  # how often a worker with nothing to start looks at the study again
 
 
@@ -71,7 +72,9 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     options = spec.pruner_options.get(spec.pruner, {})
     pruners = {
         "median": lambda: optuna.pruners.MedianPruner(**options),
-        "percentile": lambda: optuna.pruners.PercentilePruner(**options),
+        # Optuna's PercentilePruner has no default percentile; a study without the table gets
+        # the default study's quarter, so that `--pruner percentile` works on any study.
+        "percentile": lambda: optuna.pruners.PercentilePruner(**{"percentile": DEFAULT_PERCENTILE, **options}),
         "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(**options),
         "hyperband": lambda: optuna.pruners.HyperbandPruner(**{"max_resource": spec.max_epochs, **options}),
         "none": optuna.pruners.NopPruner,

@@ -124,3 +124,13 @@ def test_a_bad_top_is_refused_before_any_final_training(tmp_path, capsys):
     argv = ["--study", "demo", "--storage", storage(tmp_path), "--top", "0", "--final-seeds", "2"]
     assert report.main(argv, train_fn=fake) == 1
     assert fake.calls == [] and "--top must be at least 1" in capsys.readouterr().err
+
+
+def test_infeasible_trials_spend_no_budget_and_save_none(tmp_path):
+    study = retried_default_study(tmp_path)
+    study.add_trial(create_trial(state=TrialState.PRUNED, params={"L": 10}, distributions={"L": SPACE["L"]},
+                                 user_attrs={"reason": "infeasible: L + T = 13 exceeds the data's limit 9",
+                                             "infeasible": True}))
+    summary = re.sub(r" +", " ", summary_section(StudyView.of(study)))
+    assert "| epochs trained | 9 of 12 (6 x 2 finished trials;" in summary  # as without it
+    assert "| infeasible trials | 1 (pruned before training, not counted above) |" in summary

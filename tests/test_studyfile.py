@@ -93,6 +93,12 @@ def test_the_pruner_cases_cover_every_name_a_study_may_use():
     assert sorted(name for name, _, _ in PRUNER_CASES) == sorted(PRUNERS)
 
 
+def test_the_percentile_pruner_needs_no_table():
+    # `--pruner percentile` on a study file without [pruners.percentile] (ml100k, paper).
+    spec = load_study_spec("ml100k").with_overrides(pruner="percentile")
+    assert make_pruner(spec)._percentile == 25.0
+
+
 @pytest.mark.parametrize("name,options,kind", PRUNER_CASES)
 def test_every_pruner_is_built_with_its_table(study_file, name, options, kind):
     spec = load_study_spec(str(study_file(pruner=name, pruners={name: options} if options else {})))

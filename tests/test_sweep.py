@@ -137,7 +137,6 @@ def mistakes(tmp_path_factory):
         "runs dir under a file": (["--study", ok, "--runs-dir", tmp / "a_file" / "runs"], "cannot create"),
         "unwritable runs dir": (["--study", ok, "--runs-dir", readonly], "not writable"),
         "stored with another metric": (["--study", other_metric, "--storage", shared], "val/map"),
-        "pruner without its table": (["--study", ok, "--pruner", "percentile"], "pruners.percentile"),
     }
     readonly.chmod(0o700)
 
@@ -163,8 +162,7 @@ def assert_one_line_error(code: int, err: str, expected: str) -> None:
 
 
 CASES = ["unknown study", "malformed toml", "unknown key", "bad data path", "zero trials",
-         "not an sqlite file", "runs dir under a file", "unwritable runs dir", "stored with another metric",
-         "pruner without its table"]
+         "not an sqlite file", "runs dir under a file", "unwritable runs dir", "stored with another metric"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -65,6 +65,10 @@ def _compute_rows(view: StudyView, finished: list[FrozenTrial]) -> list[tuple[st
     retried = view.retried()
     resumed = sum(t.number in retried for t in finished)
     finished = [t for t in finished if t.number not in retried]
+    # A trial pruned as infeasible never trains: it spends no budget, and saves none by pruning.
+    infeasible = [t for t in finished if t.user_attrs.get("infeasible")
+                  or str(t.user_attrs.get("reason", "")).startswith("infeasible")]  # older studies
+    finished = [t for t in finished if t not in infeasible]
     trained = sum(epochs_trained(t) for t in finished)
     if view.max_epochs is None:
         return [("epochs trained", f"{trained} (no max_epochs recorded, so no budget to compare)")]
@@ -76,6 +80,8 @@ def _compute_rows(view: StudyView, finished: list[FrozenTrial]) -> list[tuple[st
             + (f"; the {resumed} whose worker died count in their retries)" if resumed else ")"),
         ),
     ]
+    if infeasible:
+        rows.append(("infeasible trials", f"{len(infeasible)} (pruned before training, not counted above)"))
     if budget:
         rows.append(("compute saved by pruning", fmt.percent(1 - trained / budget)))
     return rows
