@@ -1,6 +1,6 @@
 """Every benchmark behind one command; prints one markdown report. Not a test: CI skips it.
 
-    python bench/run.py            # about 13 minutes on 2 cores
+    python bench/run.py            # 13 to 15 minutes on 2 cores
     python bench/run.py --quick    # smaller sizes and sweeps, a couple of minutes
 
 1. Training speed and evaluation time of the default config on MovieLens 100K (when
