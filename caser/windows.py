@@ -99,7 +99,8 @@ def sample_negatives(
     """(len(users), n) items drawn uniformly, with replacement, from those the user has not seen.
 
     Rejection sampling, vectorised: draw all, redraw only the rejected cells. A user who has
-    seen (almost) every item would loop for long, so after max_rounds the rest are left as drawn.
+    seen almost every item would loop for long, so after max_rounds the cells still rejected
+    are drawn exactly from that user's unseen items (left as drawn only when there are none).
     """
     out = rng.integers(1, seen.num_items + 1, size=(len(users), n), dtype=np.int64)
     u = np.broadcast_to(users[:, None], out.shape)
@@ -111,4 +112,20 @@ def sample_negatives(
         redraw = rng.integers(1, seen.num_items + 1, size=len(idx[0]), dtype=np.int64)
         out[idx] = redraw
         bad[idx] = seen.contains(u[idx], redraw)
+    if bad.any():
+        _draw_from_unseen(seen, u, out, bad, rng)
     return out
+
+
+def _draw_from_unseen(seen: SeenItems, u: np.ndarray, out: np.ndarray, bad: np.ndarray,
+                      rng: np.random.Generator) -> None:
+    """Fill the still-rejected cells of `out` from each user's complement, one user at a time
+    (few users, those who saw nearly everything, ever get here)."""
+    rows, cols = np.nonzero(bad)
+    users = u[rows, cols]
+    all_items = np.arange(1, seen.num_items + 1)
+    for user in np.unique(users):
+        unseen = all_items[~seen.contains(np.full(len(all_items), user), all_items)]
+        if len(unseen):
+            cells = users == user
+            out[rows[cells], cols[cells]] = rng.choice(unseen, size=int(cells.sum()))

@@ -72,3 +72,12 @@ def test_negatives_are_uniform_over_unseen_items():
     counts = np.bincount(draws.ravel(), minlength=11)
     assert counts[:7].sum() == 0
     assert np.allclose(counts[7:] / 20000, 0.25, atol=0.02)
+
+
+def test_a_user_who_saw_nearly_everything_still_gets_only_unseen_negatives():
+    # 1 unseen item of 2,000: rejection alone would leave most cells seen after its rounds.
+    seqs = Sequences.from_lists([list(range(1, 2000)), [1]], num_items=2000)
+    draws = sample_negatives(SeenItems(seqs), np.array([0] * 50 + [1] * 50), 3, np.random.default_rng(0),
+                             max_rounds=2)
+    assert (draws[:50] == 2000).all()
+    assert not (draws[50:] == 1).any()
