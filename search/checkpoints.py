@@ -50,7 +50,7 @@ def find_resume(trial: FrozenTrial, runs_dir: Path, study_name: str) -> Resume |
             # Lightning's "epoch" is the 0-based epoch that had just ended when it was saved.
             state = torch.load(path, map_location="cpu", weights_only=False)
             return Resume(str(path), int(state["epoch"]) + 1, number)
-        except (OSError, RuntimeError, KeyError, EOFError):
+        except Exception:  # noqa: BLE001 - truncated, not a zip, not a pickle, no "epoch": all unusable
             continue  # an unreadable file: try an older one, else start over
     return None
 

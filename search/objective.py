@@ -25,7 +25,7 @@ from search.retries import retry_history
 from search.pruning import OptunaPruning
 from search.space import Infeasible, check_feasible, suggest
 from search.studyfile import StudySpec
-from search.tensorboard import trial_logger, write_hparams
+from search.tensorboard import log_inherited, mark_dead_run, trial_logger, write_hparams
 
 
 INTERRUPTED = "interrupted (Ctrl-C)"  # the reason of a trial stopped by the user
@@ -63,6 +63,9 @@ def make_objective(
         ended = [trial.number, *retry_history(frozen)]
         if len(ended) > 1:  # a retry: 0 says its checkpoint was missing and it started over
             trial.set_user_attr("resumed_from_epoch", resume.epochs_done if resume else 0)
+            mark_dead_run(runs_dir, spec.name, ended[-1], all_params)  # the one it retries
+            if resume is not None:
+                log_inherited(logger, spec.metric, frozen.intermediate_values, resume.epochs_done)
         try:
             result = fit(model, train, data, "validation", callbacks=[pruning], logger=logger,
                          accelerator=accelerator, ckpt_path=resume.ckpt_path if resume else None,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 from torch.utils.tensorboard.summary import hparams
 
 from caser.metrics import metric_names
@@ -39,7 +40,33 @@ def write_hparams(
         if key[len("best/"):] in best:
             experiment.add_scalar(key, value, best_epoch)
     exp, ssi, sei = hparams(hp, metric_keys)
+    if state == "FAIL":  # torch always writes STATUS_SUCCESS: the dashboard's Status column
+        _set_status(sei, api_pb2.STATUS_FAILURE)
     writer = experiment._get_file_writer()  # the hparams plugin summaries go in the run's own file
     for summary in (exp, ssi, sei):
         writer.add_summary(summary)
     experiment.flush()
+
+
+def _set_status(session_end: Any, status: int) -> None:
+    """Rewrite the status in a session-end summary made by torch's `hparams`."""
+    metadata = session_end.value[0].metadata.plugin_data
+    data = plugin_data_pb2.HParamsPluginData.FromString(metadata.content)
+    data.session_end_info.status = status
+    metadata.content = data.SerializeToString()
+
+
+def log_inherited(logger: TensorBoardLogger, metric: str, values: Mapping[int, float], epochs_done: int) -> None:
+    """A resumed trial's run starts with the curve it inherited (the monitored metric of the
+    epochs its dead original trained), so the run shows the whole curve, as the study does."""
+    for step, value in sorted(values.items()):
+        if step < epochs_done:
+            logger.experiment.add_scalar(metric, value, step + 1)
+    logger.experiment.flush()
+
+
+def mark_dead_run(runs_dir: Path, study_name: str, number: int, params: Mapping[str, Any]) -> None:
+    """A FAIL HParams entry in the run of a trial whose worker died: it never wrote one. Each
+    retry marks the trial it retries, so a chain of dead trials is marked one by one."""
+    if (Path(runs_dir) / study_name / trial_dir_name(number)).is_dir():
+        write_hparams(trial_logger(runs_dir, study_name, number), params, "FAIL", {}, 0)

@@ -18,7 +18,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import TINY_DATA
+from conftest import TINY_DATA, hparams_of, read_run
 from search.checkpoints import checkpoint_dir
 from tests.postgres import postgres_url  # noqa: F401  (the fixture the PostgreSQL test asks for)
 
@@ -128,6 +128,10 @@ def test_a_killed_worker_s_trial_resumes_from_its_checkpoint(tmp_path: Path) -> 
     assert sorted(retry.intermediate_values) == list(range(6))
     assert len(study.get_trials(deepcopy=False, states=FINISHED)) == 1
     assert not list(tmp_path.glob("slow/trial_*/checkpoints/*.ckpt"))
+    # TensorBoard: the retry's run shows the whole curve; the dead run is marked failed.
+    run = read_run(tmp_path / "slow" / f"trial_{retry.number:04d}")
+    assert [e.step for e in run.Scalars("val/map")] == list(range(1, 7))
+    assert hparams_of(read_run(tmp_path / "slow" / "trial_0000"))[1]["state"] == "FAIL"
 
 
 @pytest.mark.slow
@@ -153,3 +157,15 @@ def test_ctrl_c_records_the_trial_as_interrupted_and_the_re_run_trains_the_defau
     assert [(t.state, t.user_attrs.get("is_default")) for t in trials] == [
         (TrialState.FAIL, True), (TrialState.COMPLETE, True)]
 
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04truncated", b"not a checkpoint\n"])
+def test_an_unreadable_checkpoint_means_starting_over(tmp_path: Path, content: bytes) -> None:
+    from search.checkpoints import find_resume
+
+    path = checkpoint_dir(tmp_path, "s", 0) / "last.ckpt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    retry = optuna.trial.create_trial(state=TrialState.WAITING,
+                                      system_attrs={"failed_trial": 0, "retry_history": [0]})
+    assert find_resume(retry, tmp_path, "s") is None

@@ -61,3 +61,18 @@ def test_hparams_list_the_same_keys_for_every_trial_with_its_state(two_trials):
         assert values["state"] == trial.state.name == "COMPLETE"
         assert values["lr"] == pytest.approx(trial.params["lr"]) and values["d"] == trial.params["d"]
         assert values["epochs"] == EPOCHS
+
+
+
+@pytest.mark.parametrize("state, status", [("COMPLETE", "STATUS_SUCCESS"), ("PRUNED", "STATUS_SUCCESS"),
+                                           ("FAIL", "STATUS_FAILURE")])
+def test_the_dashboard_status_follows_the_trial_state(tmp_path, state, status):
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    from search.tensorboard import trial_logger, write_hparams
+
+    write_hparams(trial_logger(tmp_path, "s", 3), {"lr": 0.01}, state, {}, 0)
+    contents = read_run(tmp_path / "s" / "trial_0003").PluginTagToContent("hparams").values()
+    ends = [d.session_end_info for d in map(plugin_data_pb2.HParamsPluginData.FromString, contents)
+            if d.HasField("session_end_info")]
+    assert [api_pb2.Status.Name(e.status) for e in ends] == [status]
