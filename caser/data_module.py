@@ -65,8 +65,16 @@ class PreparedData:
     def windows(self, protocol: str, L: int, T: int) -> Windows:
         return self._cached(("windows", protocol, L, T), lambda: build_windows(self.history(protocol), L, T))
 
+    def held_out(self, protocol: str):
+        """What a protocol evaluates on: validation, or test."""
+        return self.split.val if protocol == "validation" else self.split.test
+
+    def has_eval_users(self, protocol: str) -> bool:
+        """Whether any user has a held-out item: the evaluation set's users, without building it."""
+        return bool((self.held_out(protocol).lengths > 0).any())
+
     def eval_set(self, protocol: str, L: int) -> EvalSet:
-        held_out = self.split.val if protocol == "validation" else self.split.test
+        held_out = self.held_out(protocol)
         return self._cached(("eval", protocol, L), lambda: build_eval_set(self.history(protocol), held_out, L))
 
 

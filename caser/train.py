@@ -137,7 +137,7 @@ def fit(
     if protocol not in PREFIX:
         raise ValueError(f"protocol must be 'validation' or 'test', got {protocol!r}")
     check_accelerator(accelerator)
-    if len(prepared.eval_set(protocol, model.L)) == 0:
+    if not prepared.has_eval_users(protocol):
         # Lightning would skip the evaluation with a warning and the run would "succeed" bare.
         raise DataError(f"no user has a {protocol} item to evaluate on: the data is too small "
                         "for the split, or the split holds nothing out (--val-frac, --train-frac)")

@@ -50,7 +50,7 @@ def prepare_data(spec: StudySpec) -> tuple[PreparedData, int]:
     lengths = split.train.lengths
     max_window = max(int(np.median(lengths[lengths > 0])), 2)
     data = PreparedData(split)
-    if len(data.eval_set("validation", 1)) == 0:  # else every trial would fail on it
+    if not data.has_eval_users("validation"):  # else every trial would fail on it
         raise StudyError(f"{spec.path}: no user has a validation item to evaluate trials on: the "
                          "data is too small for the split, or data.val_frac is 0")
     return data, max_window
@@ -186,9 +186,9 @@ def check_resumable(spec: StudySpec, stored: Mapping[str, Any], trials: list[Fro
     """Refuse to resume a study on other data, or with a parameter whose kind or choices
     changed (Optuna would fail every trial on it); a wider or narrower range is fine."""
     data = stored.get("data")
-    if data is not None and data_identity(data) != data_identity(asdict(spec.data)):
-        changed = ", ".join(f"{k} {data.get(k)!r} -> {v!r}" for k, v in data_identity(asdict(spec.data)).items()
-                            if data_identity(data).get(k) != v)
+    before, now = data_identity(data or {}), data_identity(asdict(spec.data))
+    if data is not None and before != now:
+        changed = ", ".join(f"{k} {data.get(k)!r} -> {v!r}" for k, v in now.items() if before.get(k) != v)
         raise StudyError(f"study {spec.name!r} in {where} was run on other data ({changed}); "
                          "use another --storage or study name, or the study's own data")
     latest: dict[str, BaseDistribution] = {}

@@ -97,7 +97,7 @@ def _dimension(name: str, entry: Mapping[str, Any], key: str) -> Dimension:
             raise StudyError(f"{key}: choices must be a non-empty list")
         return Dimension(name, "categorical", choices=tuple(_checked_value(name, c, key) for c in choices))
     bounds = entry[kind]
-    if not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) for b in bounds)):
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(is_number(b) for b in bounds)):
         raise StudyError(f"{key}: {kind} needs [low, high] numbers")
     if not all(math.isfinite(b) for b in bounds):
         raise StudyError(f"{key}: {kind} bounds must be finite, got {bounds}")
@@ -106,7 +106,7 @@ def _dimension(name: str, entry: Mapping[str, Any], key: str) -> Dimension:
     if not isinstance(log, bool):
         raise StudyError(f"{key}: log must be true or false")
     whole = kind == "int"
-    if step is not None and (log or not _is_number(step) or step <= 0
+    if step is not None and (log or not is_number(step) or step <= 0
                              or (whole and not isinstance(step, int))):
         raise StudyError(f"{key}: step must be a positive {'whole ' if whole else ''}number, without log")
     if kind == "int" and not all(isinstance(b, int) for b in bounds):
@@ -120,13 +120,14 @@ def _dimension(name: str, entry: Mapping[str, Any], key: str) -> Dimension:
     return Dimension(name, kind, low, high, log, step)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """An int or float from TOML, not a bool (which Python counts as an int)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _checked_value(name: str, value: Any, key: str) -> Any:
     """Check one value against the config's own validation (e.g. dropout in [0, 1))."""
-    if FIELD_TYPES[name] in ("int", "float") and not _is_number(value):
+    if FIELD_TYPES[name] in ("int", "float") and not is_number(value):
         raise StudyError(f"{key}: {value!r} is not possible ({name} is a number)")
     if FIELD_TYPES[name] == "int" and not isinstance(value, int):
         raise StudyError(f"{key}: {value!r} is not possible ({name} is a whole number)")

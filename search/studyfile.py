@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from caser.config import DataConfig
 from caser.metrics import metric_names
 from search.errors import StudyError
-from search.space import Dimension, parse_space
+from search.space import Dimension, is_number, parse_space
 
 STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 SAMPLERS = ("tpe", "random", "gp", "qmc")
@@ -147,4 +147,4 @@ def _of_type(value: Any, type_name: str) -> bool:
         return isinstance(value, str)
     if type_name == "int":
         return _whole(value)
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return is_number(value)

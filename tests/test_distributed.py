@@ -66,6 +66,21 @@ def finish(proc: subprocess.Popen) -> str:
     return output
 
 
+def slow_sweep_after_its_first_epoch(tmp_path: Path) -> tuple[subprocess.Popen, list[str], Path]:
+    """A one-trial sweep of SLOW_STUDY, returned once trial 0 has written its first checkpoint
+    (the middle of the trial); with its arguments, to run it again, and that checkpoint."""
+    study_file = tmp_path / "slow.toml"
+    study_file.write_text(SLOW_STUDY)
+    args = ["--study", str(study_file), "--trials", "1", "--runs-dir", str(tmp_path)]
+    proc = sweep(*args)
+    ckpt = checkpoint_dir(tmp_path, "slow", 0) / "last.ckpt"
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not ckpt.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
+        time.sleep(0.02)
+    return proc, args, ckpt
+
+
 def assert_exactly_n_finished(study: optuna.Study, workers: int) -> None:
     """N finished, none lost. Two workers starting a trial at the same instant could each take
     the last slot, so the bound is N + workers - 1; in practice we see exactly N."""
@@ -103,16 +118,8 @@ def test_workers_share_the_default_sqlite_study(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_killed_worker_s_trial_resumes_from_its_checkpoint(tmp_path: Path) -> None:
-    study_file = tmp_path / "slow.toml"
-    study_file.write_text(SLOW_STUDY)
     # One trial: the restarted worker must wait for the dead one to go stale, then retry it.
-    args = ["--study", str(study_file), "--trials", "1", "--runs-dir", str(tmp_path)]
-    victim = sweep(*args)
-    ckpt = checkpoint_dir(tmp_path, "slow", 0) / "last.ckpt"
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while not ckpt.exists():  # the first epoch's checkpoint: kill in the middle of the trial
-        assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()[0]
-        time.sleep(0.02)
+    victim, args, _ = slow_sweep_after_its_first_epoch(tmp_path)
     victim.send_signal(signal.SIGKILL)
     victim.communicate()
     finish(sweep(*args))
@@ -136,15 +143,7 @@ def test_a_killed_worker_s_trial_resumes_from_its_checkpoint(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_ctrl_c_records_the_trial_as_interrupted_and_the_re_run_trains_the_defaults_again(tmp_path: Path) -> None:
-    study_file = tmp_path / "slow.toml"
-    study_file.write_text(SLOW_STUDY)
-    args = ["--study", str(study_file), "--trials", "1", "--runs-dir", str(tmp_path)]
-    user = sweep(*args)
-    ckpt = checkpoint_dir(tmp_path, "slow", 0) / "last.ckpt"
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while not ckpt.exists():  # in the middle of the defaults' trial
-        assert user.poll() is None and time.monotonic() < deadline, user.communicate()[0]
-        time.sleep(0.02)
+    user, args, ckpt = slow_sweep_after_its_first_epoch(tmp_path)  # in the defaults' trial
     user.send_signal(signal.SIGINT)
     output = user.communicate(timeout=RUN_TIMEOUT_S)[0]
     assert user.returncode == 130 and "interrupted:" in output, output
