@@ -7,7 +7,7 @@ reproduces the best trial.
     python report.py --study ml100k --out REPORT.md --final-seeds 5
 
 Read-only on the study except for the final evaluation's cached per-seed results. A thin CLI
-over `search.report.render`; user mistakes print one line on stderr and exit 1.
+over `search.report.render`; user mistakes print one line on stderr and exit 2.
 """
 from __future__ import annotations
 
@@ -20,13 +20,12 @@ import optuna
 
 from caser.errors import DataError
 from search.errors import StudyError
+from search.report import DEFAULT_TOP_K
 from search.report.view import StudyView
 from search.storage import load_existing_study, redact, storage_url
 
 # render and final are imported in main, after the study loads: they pull in matplotlib, scipy and
 # scikit-learn (seconds), which --help and the one-line errors should not wait for.
-DEFAULT_TOP_K = 5
-
 PLOTS_DIRNAME = "plots"
 
 
@@ -107,7 +106,7 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
                           link_base=link_base, final=final)
     except (StudyError, DataError) as exc:
         print(f"report.py: error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     if args.out is None:
         sys.stdout.write(markdown)
     else:

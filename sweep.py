@@ -7,7 +7,8 @@
     python sweep.py --trials 100 --workers 2           # two worker processes, one study
     python sweep.py --trials 100 --storage postgresql://user:pass@host/db   # on every machine
 
-A thin shell: parse flags, load the study file, prepare the data, run `search.runner`.
+A thin shell: parse flags into the study (search/studyfile.py) and the sweep's options
+(search/options.py), prepare the data, open the study, run `search.runner`.
 """
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from typing import Sequence
 
 from caser.errors import DataError
 from search.errors import StudyError
+from search.options import HEARTBEAT_INTERVAL_S, SweepOptions
 from search.storage import DEFAULT_RUNS_DIR, redact, storage_url
 from search.studyfile import MAX_SEED, PRUNERS, SAMPLERS, load_study_spec
+from search.workers import worker_label
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -50,7 +53,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="where trials train; auto uses a GPU when present (default %(default)s)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes on this machine sharing the study (default %(default)s)")
-    p.add_argument("--heartbeat", type=int, default=10, metavar="SECONDS",
+    p.add_argument("--heartbeat", type=int, default=HEARTBEAT_INTERVAL_S, metavar="SECONDS",
                    help="RDB storages: a running trial's heartbeat interval; a trial silent for "
                    "4 intervals is failed and retried (default %(default)s)")
     p.add_argument("--keep-checkpoints", action="store_true",
@@ -81,9 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     import optuna  # after the cheap checks, so --help and flag errors are instant
 
     from caser.train import check_accelerator
-    from search.runner import check_space_fits, count_finished, open_study, prepare_data
+    from search.data import check_space_fits, prepare_data
     from search.runner import run_sweep, stale_running
-    from search.workers import run_workers, torch_threads, worker_label
+    from search.study import count_finished, open_study
+    from search.workers import run_workers, torch_threads
 
     if not args.verbose:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial says it
@@ -94,30 +98,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_spec=args.data, sampler=args.sampler, pruner=args.pruner,
             max_epochs=args.max_epochs, seed=args.seed,
         )
-        url = storage_url(spec.name, args.storage, args.runs_dir)
-        _check_runs_dir(args.runs_dir)
-        check_accelerator(args.accelerator)
+        options = sweep_options(args)
+        url = storage_url(spec.name, args.storage, options.runs_dir)
+        _check_runs_dir(options.runs_dir)
+        check_accelerator(options.accelerator)
         started = time.perf_counter()
-        data, max_window = prepare_data(spec)
-        check_space_fits(spec, max_window)
-        index = args.worker_index or 0
-        study = open_study(spec, url, spec.seed + index, args.heartbeat, runs_dir=args.runs_dir, target=args.trials)
+        data = prepare_data(spec)
+        check_space_fits(spec, data.max_window)
+        study = open_study(spec, url, options)
         # Only now, so that a refused input prints one line: its error.
         say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "
             f"{data.split.train.num_events} training events ({time.perf_counter() - started:.1f}s)")
         done = count_finished(study)
-        if done >= args.trials:
-            say(f"study {spec.name!r} already has {done} finished trials (asked for {args.trials}); nothing to do")
+        if done >= options.n_trials:
+            say(f"study {spec.name!r} already has {done} finished trials (asked for {options.n_trials}); nothing to do")
             return 0
         if not args.pool_worker:
-            say(f"study {spec.name!r} in {redact(url)}: {done} finished, running until {args.trials} "
+            say(f"study {spec.name!r} in {redact(url)}: {done} finished, running until {options.n_trials} "
                 f"({spec.sampler} sampler, {spec.pruner} pruner, {spec.max_epochs} epochs max"
                 f"{f', {args.workers} workers' if args.workers > 1 else ''})")
             for number in stale_running(study):
                 say(f"warning: trial {number} is RUNNING in a journal storage, which has no "
                     f"heartbeat: if no worker runs it, it stays so (see docs/distributed.md)")
         if args.workers > 1 and not args.pool_worker:
-            code = run_workers(sys.argv[1:] if argv is None else list(argv), args.workers, say, first_index=index)
+            code = run_workers(sys.argv[1:] if argv is None else list(argv), args.workers, say,
+                               first_index=options.worker_index)
             if code == 130:
                 raise KeyboardInterrupt
             if code != 0:
@@ -128,10 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(torch_threads(args.workers))
-            finished = run_sweep(spec, study, data, max_window, args.trials, args.runs_dir, say,
-                                 timeout=args.timeout, accelerator=args.accelerator,
-                                 keep_checkpoints=args.keep_checkpoints,
-                                 worker=worker_label(index) if args.workers > 1 else None)
+            finished = run_sweep(spec, study, data, options, say)
     except (StudyError, DataError) as exc:
         say(f"error: {exc}")
         return 2
@@ -142,8 +144,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     best = study.best_trial if any(t.value is not None for t in study.get_trials(deepcopy=False)) else None
     say(f"done: {finished} finished trials" + (f"; best {spec.metric} {best.value:.4f} (trial {best.number})" if best else ""))
     where = "" if url == storage_url(spec.name, None) else f" --storage {shlex.quote(redact(url))}"
-    say(f"curves: tensorboard --logdir {args.runs_dir}    tables: python report.py --study {shlex.quote(args.study)}{where}")
+    say(f"curves: tensorboard --logdir {options.runs_dir}    tables: python report.py --study {shlex.quote(args.study)}{where}")
     return 0
+
+
+def sweep_options(args: argparse.Namespace) -> SweepOptions:
+    """The runtime settings, from the flags: built once, then passed along."""
+    return SweepOptions(
+        n_trials=args.trials, runs_dir=args.runs_dir, timeout=args.timeout, accelerator=args.accelerator,
+        keep_checkpoints=args.keep_checkpoints, heartbeat=args.heartbeat,
+        worker_index=args.worker_index or 0,
+        worker=worker_label(args.worker_index or 0) if args.workers > 1 else None,
+    )
 
 
 def _check_runs_dir(runs_dir: Path) -> None:

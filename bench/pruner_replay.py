@@ -33,7 +33,7 @@ from optuna.samplers._tpe.sampler import default_gamma  # the size of TPE's "goo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.runner import make_pruner  # noqa: E402
+from search.strategy import make_pruner  # noqa: E402
 from search.studyfile import PRUNERS, load_study_spec  # noqa: E402
 
 TPE_STARTUP_TRIALS = inspect.signature(optuna.samplers.TPESampler).parameters["n_startup_trials"].default

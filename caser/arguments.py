@@ -32,7 +32,7 @@ HELP = {
 DATA_FLAGS = {
     "format": ("--format", "input format: auto, triplets, quadruplets, movielens, ratings-dat, "
                "pairs, santander (default %(default)s)"),
-    "split": ("--holdout", "ratio: the paper's per-user 70/10/20 time split; loo: "
+    "holdout": ("--holdout", "ratio: the paper's per-user 70/10/20 time split; loo: "
               "leave-one-out (default %(default)s)"),
     "train_frac": ("--train-frac", "ratio holdout: training fraction (default %(default)s)"),
     "val_frac": ("--val-frac", "ratio holdout: validation fraction (default %(default)s)"),
@@ -84,14 +84,16 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
     return model, train, data
 
 
-def command_line(model: ModelConfig, train: TrainConfig, data: DataConfig, split: str = "test") -> str:
+def command_line(
+    model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig, protocol: str = "test"
+) -> str:
     """The exact `python -m caser.train ...` command that retrains this configuration."""
-    parts = ["python -m caser.train", "--data", shlex.quote(data.spec)]
+    parts = ["python -m caser.train", "--data", shlex.quote(data_config.spec)]
     defaults = DataConfig()
     for f in fields(DataConfig):
-        if f.name in DATA_FLAGS and getattr(data, f.name) != getattr(defaults, f.name):
-            parts += [DATA_FLAGS[f.name][0], str(getattr(data, f.name))]
-    for cfg in (model, train):
+        if f.name in DATA_FLAGS and getattr(data_config, f.name) != getattr(defaults, f.name):
+            parts += [DATA_FLAGS[f.name][0], str(getattr(data_config, f.name))]
+    for cfg in (model_config, train_config):
         for f in fields(cfg):
             parts += [_flag(f.name), str(getattr(cfg, f.name))]
-    return " ".join(parts + ["--split", split])
+    return " ".join(parts + ["--protocol", protocol])

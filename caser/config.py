@@ -75,16 +75,16 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which data and which split: a named dataset (`synthetic`, `ml-100k`) or a file path.
+    """Which data and how it is held out: a named dataset (`synthetic`, `ml-100k`) or a file path.
 
-    split: "ratio" (the paper: per user, time order, first train_frac train, next val_frac
+    holdout: "ratio" (the paper: per user, time order, first train_frac train, next val_frac
     validation, the rest test) or "loo" (leave-one-out: last item test, the one before it
     validation). Users are k-core filtered first when the minimums are above zero.
     """
 
     spec: str = "synthetic"
     format: str = "auto"
-    split: str = "ratio"
+    holdout: str = "ratio"
     train_frac: float = 0.7
     val_frac: float = 0.1
     min_user_interactions: int = 0
@@ -92,13 +92,28 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.split not in ("ratio", "loo"):
-            raise ValueError(f"split must be 'ratio' or 'loo', got {self.split!r}")
+        if self.holdout not in ("ratio", "loo"):
+            raise ValueError(f"holdout must be 'ratio' or 'loo', got {self.holdout!r}")
         if not (0 < self.train_frac <= 1 and 0 <= self.val_frac and self.train_frac + self.val_frac <= 1):
             raise ValueError(
                 f"need 0 < train_frac, 0 <= val_frac and train_frac + val_frac <= 1, "
                 f"got {self.train_frac} and {self.val_frac}"
             )
+
+
+# Earlier names of DataConfig fields, still read where users and stored studies wrote them.
+RENAMED_DATA_FIELDS = {"split": "holdout"}
+
+
+def with_current_data_names(values: Mapping[str, Any]) -> dict[str, Any]:
+    """DataConfig field values with every earlier name replaced by the current one."""
+    out = dict(values)
+    for old, new in RENAMED_DATA_FIELDS.items():
+        if old in out:
+            if new in out:
+                raise ValueError(f"{old} is the earlier name of {new}: give only {new}")
+            out[new] = out.pop(old)
+    return out
 
 
 def field_names(cls: type) -> tuple[str, ...]:
@@ -108,22 +123,22 @@ def field_names(cls: type) -> tuple[str, ...]:
 
 def configs_from_params(
     params: Mapping[str, Any],
-    model: ModelConfig | None = None,
-    train: TrainConfig | None = None,
+    model_config: ModelConfig | None = None,
+    train_config: TrainConfig | None = None,
 ) -> tuple[ModelConfig, TrainConfig]:
-    """Override `model` / `train` (defaults: the original's) with every matching key of `params`.
+    """Override the configs (defaults: the original's) with every matching key of `params`.
 
     Keys are the field names; unknown keys raise, so a typo in a study file never passes silently.
     """
-    model = model or ModelConfig()
-    train = train or TrainConfig()
+    model_config = model_config or ModelConfig()
+    train_config = train_config or TrainConfig()
     model_keys, train_keys = set(field_names(ModelConfig)), set(field_names(TrainConfig))
     unknown = set(params) - model_keys - train_keys
     if unknown:
         raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
     m = {k: v for k, v in params.items() if k in model_keys}
     t = {k: v for k, v in params.items() if k in train_keys}
-    return ModelConfig(**{**_asdict(model), **m}), TrainConfig(**{**_asdict(train), **t})
+    return ModelConfig(**{**_asdict(model_config), **m}), TrainConfig(**{**_asdict(train_config), **t})
 
 
 def _asdict(obj: Any) -> dict[str, Any]:

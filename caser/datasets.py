@@ -1,7 +1,7 @@
 """Turn a `DataConfig` into sequences and a train / validation / test split: read, filter, split.
 
     from caser.datasets import load_split
-    split = load_split(DataConfig(spec="ml-100k", split="loo", min_user_interactions=5))
+    split = load_split(DataConfig(spec="ml-100k", holdout="loo", min_user_interactions=5))
 
 `cfg.spec` names the data:
 - `synthetic`: the embedded generator with its default knobs and seed `cfg.seed`;

@@ -14,13 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-KS = (1, 5, 10)
-
-
-def metric_names(prefix: str) -> list[str]:
-    """All metric names under a prefix (`val` or `test`), in display order."""
-    names = ["map"] + [f"prec@{k}" for k in KS] + [f"recall@{k}" for k in KS]
-    return [f"{prefix}/{n}" for n in names + ["ndcg@10", "hit@10"]]
+from caser.metric_names import KS
 
 
 def descending_order(scores: torch.Tensor) -> torch.Tensor:

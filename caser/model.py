@@ -27,7 +27,7 @@ ACTIVATION_FUNCTIONS = {
 
 def lookup(table: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
     """table(ids) through index_select, whose backward (index_add) is faster on a CPU than
-    the embedding's own (about 0.1 ms a lookup at batch 512)."""
+    the embedding's own."""
     rows = torch.index_select(table.weight, 0, ids.reshape(-1))
     return rows.view(*ids.shape, table.embedding_dim)
 
@@ -36,8 +36,7 @@ class Caser(nn.Module):
     """The Caser network for num_users users and num_items real items (ids 1..num_items; 0 pads)."""
 
     # The horizontal convolutions run as one dense product up to this many matrix entries;
-    # beyond it, one product per height is faster (measured on 2 CPU cores, batch 512: 2.3 ms
-    # against 4.2 ms at the defaults, 24 ms against 25 ms at 1.1M entries, 89 against 63 at 4.5M).
+    # beyond it, one product per height is faster (the timings: docs/measurements.md).
     DENSE_MAX_ENTRIES = 1_000_000
 
     def __init__(self, num_users: int, num_items: int, config: ModelConfig) -> None:
@@ -176,7 +175,7 @@ class Caser(nn.Module):
         """Scores (B, K) of K candidate items per row: seqs (B, L), users (B,), items (B, K)."""
         x = F.pad(self.features(seqs, users), (0, 1), value=1.0)  # [z, P_u, 1]: (B, 2d + 1)
         # [W2_i, b2_i] . [z, P_u, 1] by multiply-and-sum rather than the original's baddbmm:
-        # the same numbers, and its backward is about twice as fast for a few items on a CPU.
+        # the same numbers, and its backward is faster for a few items on a CPU.
         return (lookup(self.output, items) * x.unsqueeze(1)).sum(2)
 
     def score_all(self, seqs: torch.Tensor, users: torch.Tensor) -> torch.Tensor:

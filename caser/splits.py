@@ -1,7 +1,7 @@
 """Split each user's time-ordered sequence into train / validation / test parts.
 
     from caser.splits import split_sequences
-    split = split_sequences(seqs, DataConfig(split="ratio"))
+    split = split_sequences(seqs, DataConfig(holdout="ratio"))
 
 Two schemes, both per user and in time order:
 - ratio (Caser's paper): first floor(n * train_frac) events train, up to floor(n * (train_frac +
@@ -34,18 +34,18 @@ class Split:
 
 
 def split_sequences(seqs: Sequences, cfg: DataConfig) -> Split:
-    """Cut every user's events into train / val / test following `cfg.split` (module docstring)."""
+    """Cut every user's events into train / val / test following `cfg.holdout` (module docstring)."""
     n = seqs.lengths
-    if cfg.split == "ratio":
+    if cfg.holdout == "ratio":
         n_train = np.floor(np.round(n * cfg.train_frac, 9)).astype(np.int64)
         n_train_val = np.floor(np.round(n * (cfg.train_frac + cfg.val_frac), 9)).astype(np.int64)
-        rule = f"split 'ratio' with train_frac={cfg.train_frac}"
-    elif cfg.split == "loo":
+        rule = f"holdout 'ratio' with train_frac={cfg.train_frac}"
+    elif cfg.holdout == "loo":
         n_train_val = np.maximum(n - 1, 0)
         n_train = np.maximum(n - 2, 0)
-        rule = "split 'loo' (needs 3 events: train, validation, test)"
+        rule = "holdout 'loo' (needs 3 events: train, validation, test)"
     else:
-        raise DataError(f"split: unknown split {cfg.split!r}; choose 'ratio' or 'loo'")
+        raise DataError(f"holdout: unknown holdout {cfg.holdout!r}; choose 'ratio' or 'loo'")
 
     empty = np.flatnonzero(n_train == 0)
     if len(empty):

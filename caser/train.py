@@ -1,7 +1,7 @@
 """Train and evaluate ONE Caser configuration.
 
     python -m caser.train --data synthetic --epochs 20
-    python -m caser.train --data ../shared/data/ml-100k/u.data --epochs 20 --split test --json
+    python -m caser.train --data ../shared/data/ml-100k/u.data --epochs 20 --protocol test --json
 
 `fit(...)` is the testable core that the sweep also calls; `main()` is a thin CLI over it.
 """
@@ -24,7 +24,7 @@ import torch
 
 from caser.arguments import add_config_arguments, add_data_arguments, configs_from_args
 from caser.config import ModelConfig, TrainConfig
-from caser.data_module import CaserDataModule, PreparedData
+from caser.data_module import PROTOCOLS, CaserDataModule, PreparedData
 from caser.errors import DataError
 from caser.module import CaserModule, Diverged
 
@@ -110,8 +110,8 @@ def check_accelerator(accelerator: str) -> None:
 
 
 def fit(
-    model: ModelConfig,
-    train: TrainConfig,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
     data: Split | PreparedData,
     protocol: str = "validation",
     *,
@@ -123,7 +123,7 @@ def fit(
     eval_every: int | None = None,
     checkpoint_dir: str | Path | None = None,
 ) -> FitResult:
-    """Train `model` with `train` on `data` and evaluate it.
+    """Train the model of `model_config` as `train_config` says on `data`, and evaluate it.
 
     protocol "validation": train on train, evaluate validation every epoch (the sweep's);
     protocol "test": train on train + validation, evaluate test after the last epoch (the
@@ -143,21 +143,23 @@ def fit(
                         "for the split, or the split holds nothing out (--val-frac, --train-frac)")
     quiet_lightning()
     # A weight that only weight decay moves (a dead ReLU filter, say) shrinks geometrically into
-    # float32's subnormal range, where a CPU multiply costs about 100 times a normal one: at
-    # ml-1m size the second epoch took 1.9 times the first. Flushing subnormals to zero alters
-    # only values below 1.2e-38 (TensorFlow does the same on CPU).
+    # float32's subnormal range, where a CPU multiply is far slower than a normal one and later
+    # epochs slow down (docs/measurements.md). Flushing subnormals to zero alters only values
+    # below 1.2e-38 (TensorFlow does the same on CPU).
     torch.set_flush_denormal(True)
-    pl.seed_everything(train.seed, verbose=False)
+    pl.seed_everything(train_config.seed, verbose=False)
     datamodule = CaserDataModule(
-        prepared, model.L, model.T, train.neg_samples, train.batch_size, train.seed, protocol
+        prepared, model_config.L, model_config.T, train_config.neg_samples, train_config.batch_size,
+        train_config.seed, protocol,
     )
     module = CaserModule(
-        prepared.num_users, prepared.num_items, model, train, datamodule.eval_set, PREFIX[protocol]
+        prepared.num_users, prepared.num_items, model_config, train_config, datamodule.eval_set,
+        PREFIX[protocol],
     )
-    every = eval_every or (1 if protocol == "validation" else train.epochs)
+    every = eval_every or (1 if protocol == "validation" else train_config.epochs)
     history = _History(on_epoch)
     trainer = pl.Trainer(
-        max_epochs=train.epochs,
+        max_epochs=train_config.epochs,
         accelerator=accelerator,
         devices=1,
         logger=logger,
@@ -199,9 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_data_arguments(parser)
     add_config_arguments(parser)
-    parser.add_argument("--split", choices=("validation", "test"), default="validation",
+    parser.add_argument("--protocol", "--split", choices=PROTOCOLS, default="validation",
                         help="validation: train on train, score validation every epoch; test: "
-                        "train on train+validation, score test at the end (default %(default)s)")
+                        "train on train+validation, score test at the end (default %(default)s; "
+                        "--split is its earlier name)")
     parser.add_argument("--accelerator", choices=ACCELERATORS, default="cpu",
                         help="where to train; auto uses a GPU when present (default %(default)s)")
     parser.add_argument("--json", action="store_true",
@@ -210,13 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from caser.datasets import load_split  # data readers are only needed when running
 
     try:
-        model, train, data = configs_from_args(args)
+        model_config, train_config, data_config = configs_from_args(args)
         loaded_at = time.perf_counter()
-        split = load_split(data)
-        print(f"data {data.spec}: {split.train.num_users} users, {split.train.num_items} items, "
+        split = load_split(data_config)
+        print(f"data {data_config.spec}: {split.train.num_users} users, {split.train.num_items} items, "
               f"loaded in {time.perf_counter() - loaded_at:.1f}s", file=sys.stderr)
-        result = fit(model, train, split, args.split, accelerator=args.accelerator,
-                     on_epoch=lambda row: print(_format_row(row, train.epochs), file=sys.stderr, flush=True))
+        result = fit(model_config, train_config, split, args.protocol, accelerator=args.accelerator,
+                     on_epoch=lambda row: print(_format_row(row, train_config.epochs), file=sys.stderr,
+                                                flush=True))
     except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ import torch
 from optuna.trial import FrozenTrial
 
 from search.retries import retry_history
-from search.tensorboard import trial_dir_name
+from search.run_dirs import checkpoint_dir
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,6 @@ class Resume:
     ckpt_path: str
     epochs_done: int
     from_trial: int
-
-
-def checkpoint_dir(runs_dir: Path, study_name: str, number: int) -> Path:
-    """`runs/<study>/trial_0007/checkpoints`: beside the trial's TensorBoard run."""
-    return Path(runs_dir) / study_name / trial_dir_name(number) / "checkpoints"
 
 
 def stored(trial: optuna.Trial) -> FrozenTrial:

@@ -3,7 +3,8 @@
     [study]  metric, direction, max_epochs, sampler, pruner, seed
     [pruners.<name>]  keyword arguments of that Optuna pruner (median, percentile,
                       successive_halving, hyperband)
-    [data]   the DataConfig fields (spec, format, split, train_frac, ...)
+    [data]   the DataConfig fields (spec, format, holdout, train_frac, ...; `split` is
+             holdout's earlier name)
     [space]  see search/space.py
 
 `load_study_spec("default")` reads studies/default.toml; a path reads that file; the study's
@@ -14,10 +15,11 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
-from caser.config import DataConfig
-from caser.metrics import metric_names
+from caser.config import DataConfig, with_current_data_names
+from caser.metric_names import metric_names
 from search.errors import StudyError
 from search.space import Dimension, is_number, parse_space
 
@@ -30,20 +32,27 @@ MAX_SEED = 2**31  # the samplers take seeds below 2**32; room for a worker index
 
 @dataclass(frozen=True)
 class StudySpec:
-    """Everything a sweep needs to know about its study, after CLI overrides."""
+    """Everything a sweep needs to know about its study, after CLI overrides; read-only, its
+    mappings included."""
 
     name: str
     path: Path
     data: DataConfig
-    space: dict[str, Dimension]
-    fixed: dict[str, Any] = field(default_factory=dict)
+    space: Mapping[str, Dimension]
+    fixed: Mapping[str, Any] = field(default_factory=dict)
     metric: str = "val/map"
     direction: str = "maximize"
     max_epochs: int = 12
     sampler: str = "tpe"
     pruner: str = "median"
-    pruner_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per pruner name
+    pruner_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per pruner name
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        frozen = {name: MappingProxyType(dict(options)) for name, options in self.pruner_options.items()}
+        object.__setattr__(self, "space", MappingProxyType(dict(self.space)))
+        object.__setattr__(self, "fixed", MappingProxyType(dict(self.fixed)))
+        object.__setattr__(self, "pruner_options", MappingProxyType(frozen))
 
     def with_overrides(self, **overrides: Any) -> "StudySpec":
         """A copy with every non-None override applied (data_spec replaces the data's spec)."""
@@ -128,6 +137,10 @@ def _table(doc: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
 
 def _data_config(table: Mapping[str, Any], path: Path) -> DataConfig:
     types = {f.name: f.type for f in fields(DataConfig)}  # "str", "int", "float"
+    try:
+        table = with_current_data_names(table)
+    except ValueError as exc:
+        raise StudyError(f"{path}: data: {exc}") from None
     for key, value in table.items():
         if key not in types:
             raise StudyError(f"{path}: unknown key data.{key}; known: {', '.join(sorted(types))}")

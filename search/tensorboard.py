@@ -2,8 +2,8 @@
 
 Lightning's TensorBoardLogger writes the per-epoch curves (x axis: epoch). The HParams entry is
 written once a trial has ended, so that it can carry the trial's state; every trial lists the
-same hyperparameter keys (all config fields, searched or fixed, plus `state`) and the same
-metric keys (`best/val/map`, ...: the validation metrics at the trial's best epoch).
+same hyperparameter keys (all config fields plus `state`) and the same metric keys
+(`best/val/map`, ...: the validation metrics at the trial's best epoch).
 """
 from __future__ import annotations
 
@@ -14,15 +14,12 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 from torch.utils.tensorboard.summary import hparams
 
-from caser.metrics import metric_names
-
-
-def trial_dir_name(number: int) -> str:
-    """`trial_0007` for Optuna's trial 7: the same name in TensorBoard and in the report."""
-    return f"trial_{number:04d}"
+from caser.metric_names import metric_names
+from search.run_dirs import trial_dir, trial_dir_name
 
 
 def trial_logger(runs_dir: Path, study_name: str, number: int) -> TensorBoardLogger:
+    """The logger of the trial's run, `trial_dir(runs_dir, study_name, number)`."""
     return TensorBoardLogger(
         save_dir=str(runs_dir), name=study_name, version=trial_dir_name(number), default_hp_metric=False
     )
@@ -68,5 +65,5 @@ def log_inherited(logger: TensorBoardLogger, metric: str, values: Mapping[int, f
 def mark_dead_run(runs_dir: Path, study_name: str, number: int, params: Mapping[str, Any]) -> None:
     """A FAIL HParams entry in the run of a trial whose worker died: it never wrote one. Each
     retry marks the trial it retries, so a chain of dead trials is marked one by one."""
-    if (Path(runs_dir) / study_name / trial_dir_name(number)).is_dir():
+    if trial_dir(runs_dir, study_name, number).is_dir():
         write_hparams(trial_logger(runs_dir, study_name, number), params, "FAIL", {}, 0)

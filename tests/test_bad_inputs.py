@@ -17,8 +17,9 @@ import pytest
 
 import sweep
 from conftest import TINY_DATA
-from search.runner import open_study
+from search.options import SweepOptions
 from search.storage import storage_url
+from search.study import open_study
 from search.studyfile import load_study_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,10 +74,12 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     long_space = long_space.replace("T = { int = [1, 5] }", "T = { int = [3, 5] }")
     (tmp / "long.toml").write_text(long_space)
     (tmp / "noval.toml").write_text(DEFAULT_TOML.replace("val_frac = 0.1", "val_frac = 0.0"))
-    (tmp / "runs" / "default" / "trial_0000").mkdir(parents=True)  # the existing study's run
     spec = load_study_spec("default").with_overrides(data_spec=TINY_DATA)
-    study = open_study(spec, storage_url("default", None, tmp / "runs"), 0)
+    runs = tmp / "runs"
+    runs.mkdir()
+    study = open_study(spec, storage_url("default", None, runs), SweepOptions(n_trials=2, runs_dir=runs))
     study.add_trial(optuna.trial.create_trial(value=0.05, params={}, distributions={}))
+    (runs / "default" / "trial_0000").mkdir(parents=True)  # the existing study's run
     return tmp
 
 

@@ -124,7 +124,7 @@ def test_nothing_left_after_filtering_is_a_data_error(tmp_path):
 def test_load_split_reads_filters_and_splits(tmp_path):
     path = tmp_path / "q.txt"
     path.write_text("1 10 5 3\n1 11 5 1\n1 12 5 2\n1 13 5 4\n2 10 5 1\n")
-    split = load_split(DataConfig(spec=str(path), split="loo", min_user_interactions=3))
+    split = load_split(DataConfig(spec=str(path), holdout="loo", min_user_interactions=3))
     assert split.train.to_lists() == [[2, 3]]
     assert split.val.to_lists() == [[1]] and split.test.to_lists() == [[4]]
 

@@ -19,7 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import TINY_DATA, hparams_of, read_run
-from search.checkpoints import checkpoint_dir
+from search.run_dirs import checkpoint_dir
 from tests.postgres import postgres_url  # noqa: F401  (the fixture the PostgreSQL test asks for)
 
 ROOT = Path(__file__).resolve().parents[1]

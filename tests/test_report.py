@@ -16,7 +16,6 @@ from search.report.view import StudyView
 from search.report.best import edge_flags, shown_trials
 from search.report.effects import effect_rows
 from search.report.importance import compute_importances, importance_section
-from search.report.reproduce import fallback_command_line
 
 try:
     from test_report_support import DEFAULTS, SPACE, make_study, rdb
@@ -170,17 +169,18 @@ def test_reproduce_command_holds_every_config_field_and_the_best_epoch(study, ma
     command = re.search(r"```bash\n(.*)\n```", markdown).group(1)
     assert command.startswith("python -m caser.train")
     assert f"--epochs {best.user_attrs['best_epoch']}" in command
-    assert f"--ac-conv {best.params['ac_conv']}" in command and command.endswith("--split test")
+    assert f"--ac-conv {best.params['ac_conv']}" in command and command.endswith("--protocol test")
 
 
-def test_fallback_command_line_names_every_flag():
+def test_the_reproduce_command_line_names_every_flag():
+    from caser.arguments import command_line
     from caser.config import DataConfig, ModelConfig, TrainConfig
 
-    command = fallback_command_line(ModelConfig(), TrainConfig(), DataConfig(spec="ml-100k"))
+    command = command_line(ModelConfig(), TrainConfig(), DataConfig(spec="ml-100k"))
     for flag in ("--data ml-100k", "--L 5", "--T 3", "--d 50", "--nv 4", "--nh 16",
                  "--ac-conv relu", "--ac-fc relu", "--dropout 0.5", "--lr 0.001", "--l2 1e-06",
                  "--neg-samples 3", "--batch-size 512", "--epochs 20", "--seed 1234",
-                 "--split test"):
+                 "--protocol test"):
         assert flag in command
 
 

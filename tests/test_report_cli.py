@@ -27,7 +27,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -92,5 +92,5 @@ def test_stdout_without_plots_and_twice_the_same(tmp_path, capsys):
 
 
 def test_refresh_without_final_seeds_is_refused(tmp_path, capsys):
-    assert report.main(["--refresh", "--storage", storage(tmp_path)]) == 1
+    assert report.main(["--refresh", "--storage", storage(tmp_path)]) == 2
     assert "only apply with --final-seeds" in capsys.readouterr().err

@@ -122,7 +122,7 @@ def test_a_bad_top_is_refused_before_any_final_training(tmp_path, capsys):
     make_study(tmp_path, n=4)
     fake = FakeTrain()
     argv = ["--study", "demo", "--storage", storage(tmp_path), "--top", "0", "--final-seeds", "2"]
-    assert report.main(argv, train_fn=fake) == 1
+    assert report.main(argv, train_fn=fake) == 2
     assert fake.calls == [] and "--top must be at least 1" in capsys.readouterr().err
 
 

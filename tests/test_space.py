@@ -8,10 +8,12 @@ import optuna
 import pytest
 from optuna.trial import FixedTrial, TrialState
 
+from search.data import check_space_fits, prepare_data
 from search.errors import StudyError
 from search.objective import make_objective
-from search.runner import check_space_fits, open_study, prepare_data
+from search.options import SweepOptions
 from search.space import Infeasible, check_feasible, parse_space, suggest
+from search.study import open_study
 from search.studyfile import load_study_spec
 
 DEFAULT = load_study_spec("default")
@@ -79,16 +81,17 @@ def small_study(study_file, tmp_path):
     path = study_file(space={"L": "{ int = [1, 10] }", "T": "{ int = [1, 5] }",
                              "nv": "{ int = [0, 4] }", "nh": "{ int = [0, 8] }"})
     spec = load_study_spec(str(path))
-    data, max_window = prepare_data(spec)
-    return spec, data, max_window
+    data = prepare_data(spec)
+    return spec, data, data.max_window
 
 
 def test_infeasible_trials_are_pruned_with_their_reason_and_never_train(small_study, tmp_path):
     spec, data, max_window = small_study
-    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", 0)
+    options = SweepOptions(n_trials=3, runs_dir=tmp_path)
+    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", options)
     study.enqueue_trial({"L": 1, "T": 1, "nv": 0, "nh": 0})
     study.enqueue_trial({"L": max_window, "T": 1, "nv": 2, "nh": 2})
-    objective = make_objective(spec, data, tmp_path, max_window)
+    objective = make_objective(spec, data, options)
     study.optimize(objective, n_trials=3)
     infeasible = study.trials[1:3]
     assert [t.state for t in infeasible] == [TrialState.PRUNED, TrialState.PRUNED]
@@ -104,14 +107,14 @@ def test_the_objective_prunes_an_infeasible_fixed_trial(small_study, tmp_path):
     spec, data, max_window = small_study
     trial = FixedTrial({"L": 2, "T": 1, "nv": 0, "nh": 0})
     with pytest.raises(optuna.TrialPruned, match="nv = nh = 0"):
-        make_objective(spec, data, tmp_path, max_window)(trial)
+        make_objective(spec, data, SweepOptions(n_trials=1, runs_dir=tmp_path))(trial)
     assert trial.user_attrs["reason"].startswith("infeasible: nv = nh = 0")
 
 
 def test_a_space_that_can_never_fit_the_data_is_refused_before_the_sweep(study_file):
     path = study_file(space={"L": "{ int = [20, 30] }", "T": 3})
     spec = load_study_spec(str(path))
-    _, max_window = prepare_data(spec)
+    max_window = prepare_data(spec).max_window
     with pytest.raises(StudyError, match=rf"tiny\.toml: the smallest L \+ T = 23 exceeds the data's limit {max_window}"):
         check_space_fits(spec, max_window)
     check_space_fits(load_study_spec(str(study_file(space={"L": "{ int = [1, 30] }"}))), max_window)

@@ -18,7 +18,7 @@ def seqs_of(lists: list[list[int]], user_ids: list | None = None) -> Sequences:
 
 def test_ratio_split_takes_floor_fractions_in_time_order():
     seqs = seqs_of([list(range(1, 11)), [5, 4, 3, 2, 1], [7, 8, 9]])
-    split = split_sequences(seqs, DataConfig(split="ratio", train_frac=0.7, val_frac=0.1))
+    split = split_sequences(seqs, DataConfig(holdout="ratio", train_frac=0.7, val_frac=0.1))
     # n=10: 7 train, 1 val, 2 test; n=5: floor(3.5)=3 train, floor(4.0)=4 -> 1 val, 1 test;
     # n=3: floor(2.1)=2 train, floor(2.4)=2 -> no val, 1 test.
     assert split.train.to_lists() == [[1, 2, 3, 4, 5, 6, 7], [5, 4, 3], [7, 8]]
@@ -29,16 +29,16 @@ def test_ratio_split_takes_floor_fractions_in_time_order():
 def test_ratio_split_guards_floating_noise_in_the_floor():
     # In floats (0.7 + 0.1) * 10 is 7.999999999999999 and 0.29 * 100 is 28.999999999999996.
     seqs = seqs_of([list(range(1, 11))])
-    split = split_sequences(seqs, DataConfig(split="ratio", train_frac=0.7, val_frac=0.1))
+    split = split_sequences(seqs, DataConfig(holdout="ratio", train_frac=0.7, val_frac=0.1))
     assert [len(p.user(0)) for p in (split.train, split.val, split.test)] == [7, 1, 2]
     seqs = seqs_of([list(range(1, 101))])
-    split = split_sequences(seqs, DataConfig(split="ratio", train_frac=0.29, val_frac=0.1))
+    split = split_sequences(seqs, DataConfig(holdout="ratio", train_frac=0.29, val_frac=0.1))
     assert [len(p.user(0)) for p in (split.train, split.val, split.test)] == [29, 10, 61]
 
 
 def test_ratio_split_without_validation():
     seqs = seqs_of([[1, 2, 3, 4]])
-    split = split_sequences(seqs, DataConfig(split="ratio", train_frac=0.5, val_frac=0.0))
+    split = split_sequences(seqs, DataConfig(holdout="ratio", train_frac=0.5, val_frac=0.0))
     assert (split.train.to_lists(), split.val.to_lists(), split.test.to_lists()) == (
         [[1, 2]], [[]], [[3, 4]],
     )  # fmt: skip
@@ -46,7 +46,7 @@ def test_ratio_split_without_validation():
 
 def test_loo_split_holds_out_last_for_test_and_previous_for_validation():
     seqs = seqs_of([[4, 3, 2, 1], [1, 2, 3]])
-    split = split_sequences(seqs, DataConfig(split="loo"))
+    split = split_sequences(seqs, DataConfig(holdout="loo"))
     assert split.train.to_lists() == [[4, 3], [1]]
     assert split.val.to_lists() == [[2], [2]]
     assert split.test.to_lists() == [[1], [3]]
@@ -54,7 +54,7 @@ def test_loo_split_holds_out_last_for_test_and_previous_for_validation():
 
 def test_parts_share_users_items_and_raw_id_maps():
     seqs = seqs_of([[1, 2, 3, 4], [2, 3, 1]], user_ids=[17, 42])
-    split = split_sequences(seqs, DataConfig(split="loo"))
+    split = split_sequences(seqs, DataConfig(holdout="loo"))
     for part in (split.train, split.val, split.test):
         assert part.num_users == 2 and part.num_items == 4
         assert part.user_ids.tolist() == [17, 42]
@@ -64,11 +64,11 @@ def test_parts_share_users_items_and_raw_id_maps():
 def test_user_without_training_item_names_raw_user_and_the_fix():
     seqs = seqs_of([[1, 2, 3, 4], [5]], user_ids=[17, 42])
     with pytest.raises(DataError, match=r"user 42: 1 event.*min_user_interactions") as info:
-        split_sequences(seqs, DataConfig(split="ratio"))
+        split_sequences(seqs, DataConfig(holdout="ratio"))
     assert "\n" not in str(info.value)
 
 
 def test_loo_needs_three_events_per_user():
     seqs = seqs_of([[1, 2, 3], [4, 5]], user_ids=["a", "b"])
     with pytest.raises(DataError, match=r"user b: 2 event.*loo"):
-        split_sequences(seqs, DataConfig(split="loo"))
+        split_sequences(seqs, DataConfig(holdout="loo"))

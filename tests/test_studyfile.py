@@ -8,7 +8,7 @@ import pytest
 from caser.config import DataConfig
 from conftest import TINY_DATA, study_toml
 from search.errors import StudyError
-from search.runner import make_pruner
+from search.strategy import make_pruner
 from search.studyfile import PRUNERS, load_study_spec
 
 

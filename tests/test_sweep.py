@@ -10,7 +10,8 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import TINY_DATA, finish, load_study, study_toml, sweep_cli
-from search.runner import default_params
+from search.options import SweepOptions
+from search.study import default_params, open_study
 from search.studyfile import load_study_spec
 
 ORIGINAL = {"L": 5, "T": 3, "d": 50, "nv": 4, "nh": 16, "ac_conv": "relu", "ac_fc": "relu",
@@ -207,19 +208,19 @@ def test_a_study_resumes_only_on_its_own_data_and_a_compatible_space(sweep_main,
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning", "ignore:Heartbeat of storage")
 def test_defaults_stopped_by_ctrl_c_run_again_and_diverged_ones_do_not(study_file, tmp_path):
-    from search.objective import INTERRUPTED
-    from search.runner import open_study
+    from search.record import INTERRUPTED
 
     spec = load_study_spec(str(study_file(space=SMALL_SPACE)))
     url = f"sqlite:///{tmp_path / 'tiny.db'}"
+    options = SweepOptions(n_trials=2, runs_dir=tmp_path)
 
     def stop_the_default(reason: str) -> list:
-        study = open_study(spec, url, 0)
+        study = open_study(spec, url, options)
         trial = study.ask()  # the enqueued defaults, as the sweep would take them
         assert trial.user_attrs["is_default"]
         trial.set_user_attr("reason", reason)
         study.tell(trial, state=TrialState.FAIL)
-        return open_study(spec, url, 0).trials  # the re-run
+        return open_study(spec, url, options).trials  # the re-run
 
     trials = stop_the_default(INTERRUPTED)
     assert [(t.state, t.user_attrs.get("is_default")) for t in trials] == [
@@ -252,12 +253,11 @@ def test_defaults_are_queued_again_only_when_the_sweep_will_train(study_file, tm
     from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import create_trial
 
-    from search.objective import INTERRUPTED
-    from search.runner import open_study
+    from search.record import INTERRUPTED
 
     spec = load_study_spec(str(study_file(space=SMALL_SPACE)))
     url = f"sqlite:///{tmp_path / 'tiny.db'}"
-    study = open_study(spec, url, 0)
+    study = open_study(spec, url, SweepOptions(n_trials=2, runs_dir=tmp_path))
     dead = study.ask()  # the defaults, whose worker died: FAIL, and a retry queued ...
     study.tell(dead, state=TrialState.FAIL)
     RetryHeartbeatStaleTrialCallback()(study, study.trials[0])
@@ -266,6 +266,6 @@ def test_defaults_are_queued_again_only_when_the_sweep_will_train(study_file, tm
     study.tell(retry, state=TrialState.FAIL)
     study.add_trial(create_trial(value=0.1, params={"lr": 1e-3}, distributions={"lr": spec.space["lr"].distribution()}))
 
-    assert len(open_study(spec, url, 0, target=1).trials) == 3  # nothing to run: nothing queued
-    trials = open_study(spec, url, 0, target=2).trials
+    assert len(open_study(spec, url, SweepOptions(n_trials=1, runs_dir=tmp_path)).trials) == 3  # nothing to run: nothing queued
+    trials = open_study(spec, url, SweepOptions(n_trials=2, runs_dir=tmp_path)).trials
     assert trials[-1].state == TrialState.WAITING and trials[-1].user_attrs["is_default"]

@@ -6,18 +6,21 @@ import optuna
 from optuna.trial import TrialState
 
 from conftest import hparams_of, read_run
-from search.runner import open_study, prepare_data, run_sweep
+from search.data import prepare_data
+from search.options import SweepOptions
+from search.runner import run_sweep
+from search.study import open_study
 from search.studyfile import load_study_spec
 
 
 def sweep(path, tmp_path, n_trials, enqueue=()):
     spec = load_study_spec(str(path))
-    data, max_window = prepare_data(spec)
-    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", spec.seed)
+    options = SweepOptions(n_trials=n_trials, runs_dir=tmp_path)
+    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", options)
     for params in enqueue:
         study.enqueue_trial(params)
     lines: list[str] = []
-    run_sweep(spec, study, data, max_window, n_trials, tmp_path, lines.append)
+    run_sweep(spec, study, prepare_data(spec), options, lines.append)
     return study, lines
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from caser.metrics import metric_names
+from caser.metric_names import metric_names
 from conftest import hparams_of, read_run
-from search.runner import open_study, prepare_data, run_sweep
+from search.data import prepare_data
+from search.options import SweepOptions
+from search.run_dirs import trial_dir_name
+from search.runner import run_sweep
+from search.study import open_study
 from search.studyfile import load_study_spec
-from search.tensorboard import trial_dir_name
 
 EPOCHS = 3
 HPARAM_KEYS = {"L", "T", "d", "nv", "nh", "ac_conv", "ac_fc", "dropout", "lr", "l2", "neg_samples",
@@ -25,9 +28,9 @@ def two_trials(tmp_path_factory):
     path.write_text(study_toml(space={"d": "{ choices = [8, 16] }", "lr": "{ float = [1e-4, 1e-2], log = true }"},
                                max_epochs=EPOCHS))
     spec = load_study_spec(str(path))
-    data, max_window = prepare_data(spec)
-    study = open_study(spec, f"sqlite:///{tmp / 'tiny.db'}", spec.seed)
-    run_sweep(spec, study, data, max_window, 2, tmp, lambda line: None)
+    options = SweepOptions(n_trials=2, runs_dir=tmp)
+    study = open_study(spec, f"sqlite:///{tmp / 'tiny.db'}", options)
+    run_sweep(spec, study, prepare_data(spec), options, lambda line: None)
     return tmp, study
 
 

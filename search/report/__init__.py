@@ -6,3 +6,5 @@ repository root is the CLI around it:  python report.py --study default --out RE
 Nothing is imported here, so that `report.py --help` and its one-line errors need not load
 matplotlib, scipy and scikit-learn first.
 """
+
+DEFAULT_TOP_K = 5  # how many of the best complete trials the report shows (and retrains)

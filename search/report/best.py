@@ -13,9 +13,10 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial
 
+from search import record
+from search.record import epochs_run, trial_time
 from search.report import fmt
-from search.report.summary import epochs_trained
-from search.report.view import VAL_METRICS, StudyView, short_metric, trial_time
+from search.report.view import VAL_METRICS, StudyView, short_metric
 
 # A value within this fraction of the range's width (log width for log ranges) is "at the edge".
 EDGE_FRACTION = 0.05
@@ -57,10 +58,10 @@ def best_section(view: StudyView, top_k: int) -> str:
             {
                 **head,
                 **{short_metric(m): fmt.number(v) for m, v in values.items()},
-                "best epoch": fmt.number(trial.user_attrs.get("best_epoch")),
-                "epochs run": str(epochs_trained(trial)),
+                "best epoch": fmt.number(trial.user_attrs.get(record.BEST_EPOCH)),
+                "epochs run": str(epochs_run(trial)),
                 "time": fmt.seconds(trial_time(trial)),
-                "parameters": _count(trial.user_attrs.get("num_params")),
+                "parameters": _count(trial.user_attrs.get(record.NUM_PARAMS)),
             }
         )
     parts = [

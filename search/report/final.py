@@ -12,24 +12,18 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, TextIO
 
 from caser.config import DataConfig, ModelConfig, TrainConfig, configs_from_params
+from caser.metric_names import metric_names
+from search import record
 from search.errors import StudyError
 from search.report import fmt
 from search.report.best import shown_trials
 from search.report.stats import ALPHA, compare, summarize
-from search.report.view import StudyView, short_metric, trial_label
+from search.report.view import StudyView, short_metric
+from search.run_dirs import trial_dir_name
 
-# (model, train with seed and epochs set, data) -> {"test/map": ..., ...}
+# (model config, train config with seed and epochs set, data config) -> {"test/map": ..., ...}
 TrainFn = Callable[[ModelConfig, TrainConfig, DataConfig], Mapping[str, float]]
-TEST_METRICS = (
-    "test/map",
-    "test/prec@1",
-    "test/prec@5",
-    "test/prec@10",
-    "test/recall@1",
-    "test/recall@5",
-    "test/recall@10",
-    "test/ndcg@10",
-)
+TEST_METRICS = tuple(metric_names("test"))
 CACHE_PREFIX = "final/"
 
 
@@ -39,8 +33,8 @@ class Candidate:
 
     key: str
     label: str
-    model: ModelConfig
-    train: TrainConfig
+    model_config: ModelConfig
+    train_config: TrainConfig
     epochs: int
     is_default: bool
 
@@ -63,15 +57,16 @@ def candidates(view: StudyView, top_k: int, final_epochs: int | None = None) -> 
     out = []
     fallback_epochs = view.max_epochs or TrainConfig().epochs
     for trial in shown_trials(view, top_k):
-        model, train = view.configs(trial)
+        model_config, train_config = view.configs(trial)
         is_default = view.is_default(trial)
-        epochs = final_epochs or int(trial.user_attrs.get("best_epoch") or fallback_epochs)
+        epochs = final_epochs or int(trial.user_attrs.get(record.BEST_EPOCH) or fallback_epochs)
         label = f"trial {trial.number}" + (" (default)" if is_default else "")
-        out.append(Candidate(trial_label(trial), label, model, train, epochs, is_default))
+        key = trial_dir_name(trial.number)  # the trial's name in TensorBoard too
+        out.append(Candidate(key, label, model_config, train_config, epochs, is_default))
     if not any(c.is_default for c in out):
-        model, train = configs_from_params(view.fixed)
+        model_config, train_config = configs_from_params(view.fixed)
         epochs = final_epochs or fallback_epochs
-        out.append(Candidate("default", "defaults (not a trial)", model, train, epochs, True))
+        out.append(Candidate("default", "defaults (not a trial)", model_config, train_config, epochs, True))
     return out
 
 
@@ -119,8 +114,8 @@ def run_final(
                     file=progress,
                     flush=True,
                 )
-            train = replace(cand.train, seed=seed, epochs=cand.epochs)
-            metrics = {k: float(v) for k, v in train_fn(cand.model, train, data).items()}
+            train_config = replace(cand.train_config, seed=seed, epochs=cand.epochs)
+            metrics = {k: float(v) for k, v in train_fn(cand.model_config, train_config, data).items()}
             view.study.set_user_attr(key, metrics)
             view.user_attrs[key] = metrics
             per_seed.append(metrics)
@@ -141,10 +136,10 @@ def caser_train_fn() -> TrainFn:
 
     prepared: dict[DataConfig, PreparedData] = {}  # windows and evaluation sets built once
 
-    def train_fn(model: ModelConfig, train: TrainConfig, data: DataConfig) -> Mapping[str, float]:
-        if data not in prepared:
-            prepared[data] = PreparedData(load_split(data))
-        return fit(model, train, prepared[data], protocol="test").metrics
+    def train_fn(model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig) -> Mapping[str, float]:
+        if data_config not in prepared:
+            prepared[data_config] = PreparedData(load_split(data_config))
+        return fit(model_config, train_config, prepared[data_config], protocol="test").metrics
 
     return train_fn
 
@@ -153,9 +148,7 @@ def final_section(res: FinalResults) -> str:
     """Mean +/- std, 95% t-intervals per test metric, and MAP tests against the default."""
     n = len(res.seeds)
     present = {k for runs in res.metrics.values() for run in runs for k in run}
-    metrics = [m for m in TEST_METRICS if m in present] + (
-        ["test/hit@10"] if "test/hit@10" in present else []
-    )
+    metrics = [m for m in TEST_METRICS if m in present]
     head = (
         f"## Final evaluation on test ({n} seed{'s' if n != 1 else ''}: "
         f"{', '.join(map(str, res.seeds))}; trained on train+validation)"

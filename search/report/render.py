@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 
 from search.errors import StudyError
+from search.report import DEFAULT_TOP_K
 from search.report.best import best_section
 from search.report.effects import effects_section
 from search.report.final import FinalResults, final_section
@@ -20,8 +21,6 @@ from search.report.plots import write_plots
 from search.report.reproduce import reproduce_section
 from search.report.summary import summary_section
 from search.report.view import StudyView
-
-DEFAULT_TOP_K = 5  # report.py repeats it, to keep --help free of heavy imports
 
 
 def render(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from optuna.trial import FrozenTrial, TrialState
 
+from search import record
+from search.record import epochs_run, trial_time
 from search.report import fmt
-from search.report.view import StudyView, trial_time
+from search.report.view import StudyView
 
 STATES = (
     ("complete", TrialState.COMPLETE),
@@ -15,12 +17,6 @@ STATES = (
     ("waiting", TrialState.WAITING),
 )
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-def epochs_trained(trial: FrozenTrial) -> int:
-    """Epochs a trial actually ran: `epochs_run`, else the length of its validation curve."""
-    ran = trial.user_attrs.get("epochs_run")
-    return int(ran) if ran is not None else len(trial.intermediate_values)
 
 
 def data_label(data: dict) -> str:
@@ -39,7 +35,7 @@ def summary_section(view: StudyView) -> str:
     rows: list[tuple[str, str]] = [
         ("study", view.name),
         ("storage", view.storage or "(in memory)"),
-        ("data", data_label(view.user_attrs.get("data") or {})),
+        ("data", data_label(view.data)),
         ("metric", view.metric),
         ("direction", view.direction.name.lower()),
         ("fixed", ", ".join(f"{k}={fmt.param(k, v)}" for k, v in sorted(view.fixed.items()))
@@ -66,10 +62,9 @@ def _compute_rows(view: StudyView, finished: list[FrozenTrial]) -> list[tuple[st
     resumed = sum(t.number in retried for t in finished)
     finished = [t for t in finished if t.number not in retried]
     # A trial pruned as infeasible never trains: it spends no budget, and saves none by pruning.
-    infeasible = [t for t in finished if t.user_attrs.get("infeasible")
-                  or str(t.user_attrs.get("reason", "")).startswith("infeasible")]  # older studies
+    infeasible = [t for t in finished if record.is_infeasible(t)]
     finished = [t for t in finished if t not in infeasible]
-    trained = sum(epochs_trained(t) for t in finished)
+    trained = sum(epochs_run(t) for t in finished)
     if view.max_epochs is None:
         return [("epochs trained", f"{trained} (no max_epochs recorded, so no budget to compare)")]
     budget = view.max_epochs * len(finished)

@@ -15,21 +15,14 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from caser.config import DataConfig, ModelConfig, TrainConfig, configs_from_params, field_names
+from caser.config import with_current_data_names
+from caser.metric_names import metric_names
+from search import record
 from search.errors import StudyError
 from search.retries import retried_numbers
 
 # The validation metrics a trial stores (its own objective among them), in reading order.
-VAL_METRICS = (
-    "val/map",
-    "val/prec@1",
-    "val/prec@5",
-    "val/prec@10",
-    "val/recall@1",
-    "val/recall@5",
-    "val/recall@10",
-    "val/ndcg@10",
-    "val/hit@10",
-)
+VAL_METRICS = tuple(metric_names("val"))
 SHORT = {
     "map": "MAP",
     "prec@1": "P@1",
@@ -77,19 +70,24 @@ class StudyView:
 
     @property
     def metric(self) -> str:
-        return str(self.user_attrs.get("metric", "value"))
+        return str(self.user_attrs.get(record.METRIC, "value"))
 
     @property
     def fixed(self) -> dict[str, Any]:
-        return dict(self.user_attrs.get("fixed") or {})
+        return dict(self.user_attrs.get(record.FIXED) or {})
 
     @property
     def max_epochs(self) -> int | None:
-        value = self.user_attrs.get("max_epochs")
+        value = self.user_attrs.get(record.MAX_EPOCHS)
         return int(value) if value is not None else None
 
+    @property
+    def data(self) -> dict[str, Any]:
+        """The data attribute as stored (older studies say `split` for `holdout`)."""
+        return dict(self.user_attrs.get(record.DATA) or {})
+
     def data_config(self) -> DataConfig:
-        return DataConfig(**(self.user_attrs.get("data") or {}))
+        return DataConfig(**with_current_data_names(self.data))
 
     def by_state(self, state: TrialState) -> list[FrozenTrial]:
         return [t for t in self.trials if t.state == state]
@@ -124,7 +122,7 @@ class StudyView:
         """The enqueued trial holding the original defaults: the latest retry of it when its
         worker died, the run after it when Ctrl-C stopped it (the first that did not fail)."""
         retried = self.retried()
-        marked = [t for t in self.trials if t.user_attrs.get("is_default") and t.number not in retried]
+        marked = [t for t in self.trials if record.is_default(t) and t.number not in retried]
         ran = [t for t in marked if t.state != TrialState.FAIL] or marked
         return min(ran, key=lambda t: t.number) if ran else None
 
@@ -135,13 +133,14 @@ class StudyView:
     def train_seed(self, trial: FrozenTrial) -> int:
         """The seed a trial trained with: its own record, else the study's; 0, the study files'
         default, for trials stored before either was recorded."""
-        return int(trial.user_attrs.get("seed", self.user_attrs.get("seed", 0)))
+        return int(trial.user_attrs.get(record.SEED, self.user_attrs.get(record.SEED, 0)))
 
     def configs(self, trial: FrozenTrial) -> tuple[ModelConfig, TrainConfig]:
         """The full configuration a trial trained: its seed and the study's fixed values under its
         params. A parameter caser does not know (another program's study) is a StudyError."""
         try:
-            return configs_from_params({**self.fixed, **trial.params}, train=TrainConfig(seed=self.train_seed(trial)))
+            return configs_from_params({**self.fixed, **trial.params},
+                                       train_config=TrainConfig(seed=self.train_seed(trial)))
         except ValueError as exc:
             raise StudyError(f"trial {trial.number} is not a Caser configuration: {exc}") from None
 
@@ -158,20 +157,6 @@ class StudyView:
             out.update(trial.distributions)
         return out
 
-
-def trial_time(trial: FrozenTrial) -> float | None:
-    """Seconds a trial ran: its `wall_time_s`, else its start-to-finish timestamps."""
-    wall = trial.user_attrs.get("wall_time_s")
-    if wall is not None:
-        return float(wall)
-    if trial.datetime_start and trial.datetime_complete:
-        return (trial.datetime_complete - trial.datetime_start).total_seconds()
-    return None
-
-
-def trial_label(trial: FrozenTrial) -> str:
-    """The trial's name everywhere (TensorBoard, cache keys): `trial_0007`."""
-    return f"trial_{trial.number:04d}"
 
 
 def _finite(x: float | None) -> bool:

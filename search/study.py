@@ -1,0 +1,146 @@
+"""Opening a sweep's study: created or resumed in its storage, with the original defaults queued.
+
+A new study records what the report needs (search/record.py) and gets the defaults as its
+first trial, so every study has the baseline to beat; a stored one goes on only under the
+resume policy (search/resume.py). With an RDB storage (SQLite included) running trials beat:
+one whose worker died is failed and retried from its checkpoint (docs/distributed.md).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from caser.config import ModelConfig, TrainConfig
+from search import record
+from search.errors import StudyError
+from search.options import SweepOptions
+from search.resume import check_resumable, data_identity, default_was_interrupted, resumed_seed
+from search.run_dirs import TRIAL_DIR_GLOB, study_dir
+from search.storage import journal_path, open_storage, redact, sqlite_path
+from search.strategy import make_pruner, make_sampler
+from search.studyfile import StudySpec
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+GRACE_INTERVALS = 4  # missed heartbeats before a running trial counts as dead
+SQLITE_LOCK_TIMEOUT_S = 60  # several processes write one SQLite file; they queue, not fail
+
+
+def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optuna.Study:
+    """Create or resume the study; a study stored with another metric or direction is refused,
+    and so is a new study whose runs_dir already holds trial runs under its name. Defaults
+    stopped by Ctrl-C are queued again while the study has fewer than n_trials finished."""
+    seed = options.sampler_seed(spec.seed)
+    sampler, pruner = make_sampler(spec, seed), make_pruner(spec)  # their mistakes touch no storage
+    where = redact(storage_url)
+    file = sqlite_path(storage_url) or journal_path(storage_url)
+    new_file = file is not None and not file.exists()
+    if new_file and file.parent.is_dir():  # before opening creates it
+        refuse_earlier_runs(spec.name, options.runs_dir, where)
+    storage = _open_racing(storage_url, _heartbeat_kwargs(storage_url, options.heartbeat))
+    if not new_file and not _has_study(storage, spec.name):
+        refuse_earlier_runs(spec.name, options.runs_dir, where)
+    try:
+        study = optuna.create_study(
+            study_name=spec.name, storage=storage, direction=spec.direction, load_if_exists=True,
+            sampler=sampler, pruner=pruner,
+        )
+    except ValueError as exc:  # e.g. an existing study with another direction
+        raise StudyError(f"study {spec.name!r} in {where}: {exc}") from None
+    stored = study.user_attrs
+    if stored.get(record.METRIC, spec.metric) != spec.metric or study.direction.name.lower() != spec.direction:
+        raise StudyError(
+            f"study {spec.name!r} in {where} maximises/minimises "
+            f"{stored.get(record.METRIC)} ({study.direction.name.lower()}), not {spec.metric} ({spec.direction}); "
+            f"use another --storage or study name"
+        )
+    if not stored:
+        for key, value in study_attrs(spec).items():
+            study.set_user_attr(key, value)
+    trials = study.get_trials(deepcopy=False)
+    check_resumable(spec, stored, trials, where)
+    if any(t.state.is_finished() for t in trials):
+        study.sampler = make_sampler(spec, resumed_seed(seed, len(trials)))
+    if not trials:
+        study.enqueue_trial(default_params(spec), user_attrs={record.IS_DEFAULT: True}, skip_if_exists=True)
+    elif default_was_interrupted(trials) and count_finished(study) < options.n_trials:
+        # Machines starting together may each queue a copy; the report reads the first.
+        study.enqueue_trial(default_params(spec), user_attrs={record.IS_DEFAULT: True})
+    return study
+
+
+def _heartbeat_kwargs(storage_url: str, heartbeat: int) -> dict[str, Any]:
+    """RDB storages: heartbeats, and a dead worker's trial retried once with its curve."""
+    if "://" not in storage_url:
+        return {}
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
+        max_retry=1, inherit_intermediate_values=True  # so a resumed trial keeps its curve
+    )
+    kwargs: dict[str, Any] = {
+        "heartbeat_interval": heartbeat,
+        "grace_period": GRACE_INTERVALS * heartbeat,
+        "heartbeat_stale_trial_callback": retry,
+    }
+    if storage_url.startswith("sqlite:"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
+    return kwargs
+
+
+def refuse_earlier_runs(name: str, runs_dir: Path, where: str) -> None:
+    """Refuse to start a new study over the trial runs of an earlier one of the same name (a
+    deleted database, another storage): their TensorBoard curves would mix with the new ones
+    and a retried trial could resume from the other study's checkpoint."""
+    folder = study_dir(runs_dir, name)
+    earlier = sorted(p.name for p in folder.glob(TRIAL_DIR_GLOB))
+    if earlier:
+        raise StudyError(f"{folder} holds the runs of another study named {name!r} "
+                         f"({earlier[0]}..{earlier[-1]}), not one in {where}; move it away or use "
+                         "another --runs-dir")
+
+
+def _has_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _open_racing(storage_url: str, rdb_kwargs: dict[str, Any]) -> optuna.storages.BaseStorage:
+    """Open the storage; machines starting together on an empty database race to create
+    Optuna's tables, and the losers see a duplicate-key error: by then the tables exist."""
+    for attempt in range(3):
+        try:
+            return open_storage(storage_url, **rdb_kwargs)
+        except StudyError as exc:
+            if attempt == 2 or not any(m in str(exc) for m in ("duplicate key", "already exists")):
+                raise
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
+
+
+def study_attrs(spec: StudySpec) -> dict[str, Any]:
+    """What the report and a resuming sweep need to know about the study."""
+    return {
+        record.METRIC: spec.metric,
+        record.DIRECTION: spec.direction,
+        record.DATA: data_identity(asdict(spec.data)),  # a file by its absolute path
+        record.MAX_EPOCHS: spec.max_epochs,
+        record.SEED: spec.seed,  # every trial's training seed, for the report's reproduce command
+        record.FIXED: dict(spec.fixed),
+        record.STUDY_FILE: str(spec.path),
+    }
+
+
+def default_params(spec: StudySpec) -> dict[str, Any]:
+    """The original implementation's values for every searched parameter that can take them."""
+    defaults = {**asdict(ModelConfig()), **asdict(TrainConfig())}
+    return {name: defaults[name] for name, dim in spec.space.items() if dim.contains(defaults[name])}
+
+
+def count_finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
