@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 
 from caser.metric_names import metric_names
-from conftest import hparams_of, read_run
 from search.data import prepare_data
 from search.options import SweepOptions
 from search.run_dirs import trial_dir_name
 from search.runner import run_sweep
 from search.study import open_study
 from search.studyfile import load_study_spec
+from tests.helpers.studies import study_toml
+from tests.helpers.tensorboard import hparams_of, read_run
 
 EPOCHS = 3
 HPARAM_KEYS = {"L", "T", "d", "nv", "nh", "ac_conv", "ac_fc", "dropout", "lr", "l2", "neg_samples",
@@ -21,8 +22,6 @@ HPARAM_KEYS = {"L", "T", "d", "nv", "nh", "ac_conv", "ac_fc", "dropout", "lr", "
 
 @pytest.fixture(scope="module")
 def two_trials(tmp_path_factory):
-    from conftest import study_toml
-
     tmp = tmp_path_factory.mktemp("tb")
     path = tmp / "tiny.toml"
     path.write_text(study_toml(space={"d": "{ choices = [8, 16] }", "lr": "{ float = [1e-4, 1e-2], log = true }"},

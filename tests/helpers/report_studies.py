@@ -1,7 +1,5 @@
-"""Hand-made studies for the report tests: trials added with `create_trial`, no training.
-
-Imported by the `test_report*.py` files; holds no tests itself.
-"""
+"""Hand-made studies for the report tests: trials added with `create_trial`, no training; and
+a cheap stand-in for the final evaluation's training."""
 from __future__ import annotations
 
 import math
@@ -137,3 +135,18 @@ def make_study(
                                      distributions=SPACE))
         study.add_trial(create_trial(state=TrialState.WAITING))
     return study
+
+
+class FakeTrain:
+    """The final evaluation's train function, without training: counts calls, and the metrics
+    depend on lr and seed only, so runs are reproducible."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, int, int]] = []
+
+    def __call__(self, model_config, train_config, data_config):
+        from search.report.final import TEST_METRICS
+
+        self.calls.append((train_config.lr, train_config.seed, train_config.epochs))
+        base = 0.1 + 0.01 * math.log10(train_config.lr) + 0.001 * train_config.seed
+        return {m: base * (1 + i / 10) for i, m in enumerate(TEST_METRICS)}

@@ -1,11 +1,11 @@
 """Distributed sweeps against a real PostgreSQL server: worker processes sharing one study.
 
 Each test starts worker PROCESSES (this file run as a script, see `worker` below) on a study in
-a throwaway server from tests/postgres.py, the way `sweep.py` workers on several machines would.
+a throwaway server from tests/helpers/postgres.py, the way `sweep.py` workers on several machines would.
 The storage uses Optuna's heartbeat, so a worker killed mid-trial leaves a trial that the next
 worker fails and, through RetryHeartbeatStaleTrialCallback, queues again as a WAITING trial.
 
-Run:  python -m pytest tests/test_postgres_storage.py     (skips without Debian's postgresql)
+Run:  python -m pytest tests/search/test_postgres_storage.py     (skips without Debian's postgresql)
 """
 from __future__ import annotations
 
@@ -25,9 +25,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
-from tests.postgres import postgres_url  # noqa: F401  (the fixture the tests ask for)
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 HEARTBEAT_INTERVAL_S = 1
 GRACE_PERIOD_S = 2
 MAX_RETRY = 1

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from optuna.trial import TrialState
 
-from conftest import TINY_DATA, finish, load_study, study_toml, sweep_cli
-from search.options import SweepOptions
-from search.study import default_params, open_study
+from search.study import default_params
 from search.studyfile import load_study_spec
+from tests.helpers.cli import finish, sweep_cli
+from tests.helpers.studies import TINY_DATA, load_study, study_toml
+from tests.helpers.tensorboard import hparams_of, read_run
 
 ORIGINAL = {"L": 5, "T": 3, "d": 50, "nv": 4, "nh": 16, "ac_conv": "relu", "ac_fc": "relu",
             "dropout": 0.5, "lr": 1e-3, "l2": 1e-6, "neg_samples": 3, "batch_size": 512}
@@ -86,8 +87,6 @@ def test_flags_override_the_study_file(sweep_main, study_file, tmp_path):
     replay.enqueue_trial(study.trials[0].params)
     replay.optimize(lambda t: float(len(suggest(t, load_study_spec(str(path)).space))), n_trials=3)
     assert [t.params for t in replay.trials] == [t.params for t in study.trials]
-    from conftest import hparams_of, read_run
-
     assert hparams_of(read_run(runs / "tiny" / "trial_0001"))[1]["seed"] == 7  # training seed too
 
 
@@ -206,30 +205,6 @@ def test_a_study_resumes_only_on_its_own_data_and_a_compatible_space(sweep_main,
                       "--trials", 3)[0] == 0
 
 
-@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning", "ignore:Heartbeat of storage")
-def test_defaults_stopped_by_ctrl_c_run_again_and_diverged_ones_do_not(study_file, tmp_path):
-    from search.record import INTERRUPTED
-
-    spec = load_study_spec(str(study_file(space=SMALL_SPACE)))
-    url = f"sqlite:///{tmp_path / 'tiny.db'}"
-    options = SweepOptions(n_trials=2, runs_dir=tmp_path)
-
-    def stop_the_default(reason: str) -> list:
-        study = open_study(spec, url, options)
-        trial = study.ask()  # the enqueued defaults, as the sweep would take them
-        assert trial.user_attrs["is_default"]
-        trial.set_user_attr("reason", reason)
-        study.tell(trial, state=TrialState.FAIL)
-        return open_study(spec, url, options).trials  # the re-run
-
-    trials = stop_the_default(INTERRUPTED)
-    assert [(t.state, t.user_attrs.get("is_default")) for t in trials] == [
-        (TrialState.FAIL, True), (TrialState.WAITING, True)]
-    assert trials[1].params == trials[0].params
-    trials = stop_the_default("diverged: training loss became nan")
-    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]  # not a third time
-
-
 def test_the_same_data_file_named_from_another_folder_is_the_same_data(sweep_main, study_file, tmp_path,
                                                                        monkeypatch):
     rng = np.random.default_rng(0)
@@ -246,26 +221,3 @@ def test_the_same_data_file_named_from_another_folder_is_the_same_data(sweep_mai
     monkeypatch.chdir(tmp_path / "b")
     code, err = sweep_main(*args, "--data", "data.txt", "--trials", 3)  # the same name, other data
     assert code == 2 and "was run on other data" in err
-
-
-@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning", "ignore:Heartbeat of storage")
-def test_defaults_are_queued_again_only_when_the_sweep_will_train(study_file, tmp_path):
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
-    from optuna.trial import create_trial
-
-    from search.record import INTERRUPTED
-
-    spec = load_study_spec(str(study_file(space=SMALL_SPACE)))
-    url = f"sqlite:///{tmp_path / 'tiny.db'}"
-    study = open_study(spec, url, SweepOptions(n_trials=2, runs_dir=tmp_path))
-    dead = study.ask()  # the defaults, whose worker died: FAIL, and a retry queued ...
-    study.tell(dead, state=TrialState.FAIL)
-    RetryHeartbeatStaleTrialCallback()(study, study.trials[0])
-    retry = study.ask()  # ... which Ctrl-C then stopped
-    retry.set_user_attr("reason", INTERRUPTED)
-    study.tell(retry, state=TrialState.FAIL)
-    study.add_trial(create_trial(value=0.1, params={"lr": 1e-3}, distributions={"lr": spec.space["lr"].distribution()}))
-
-    assert len(open_study(spec, url, SweepOptions(n_trials=1, runs_dir=tmp_path)).trials) == 3  # nothing to run: nothing queued
-    trials = open_study(spec, url, SweepOptions(n_trials=2, runs_dir=tmp_path)).trials
-    assert trials[-1].state == TrialState.WAITING and trials[-1].user_attrs["is_default"]

@@ -2,7 +2,7 @@
 
 Each case runs `sweep.main(argv)` in this process (imports once, so the file stays fast) next
 to an existing study in `runs/default.db`, and the table of messages is docs/bad_inputs.md:
-the test fails when a message changes; `UPDATE_DOCS=1 python -m pytest tests/test_bad_inputs.py`
+the test fails when a message changes; `UPDATE_DOCS=1 python -m pytest tests/cli/test_bad_inputs.py`
 rewrites the table.
 """
 from __future__ import annotations
@@ -16,15 +16,15 @@ import optuna
 import pytest
 
 import sweep
-from conftest import TINY_DATA
 from search.options import SweepOptions
 from search.storage import storage_url
 from search.study import open_study
 from search.studyfile import load_study_spec
+from tests.helpers import ROOT
+from tests.helpers.studies import TINY_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "bad_inputs.md"
-BEGIN, END = "<!-- table: tests/test_bad_inputs.py -->", "<!-- end of table -->"
+BEGIN, END = "<!-- table: tests/cli/test_bad_inputs.py -->", "<!-- end of table -->"
 DEFAULT_TOML = (ROOT / "studies" / "default.toml").read_text()
 
 # Heartbeats and the retry callback are experimental in Optuna 5; the warning is known.

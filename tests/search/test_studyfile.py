@@ -6,10 +6,10 @@ import optuna
 import pytest
 
 from caser.config import DataConfig
-from conftest import TINY_DATA, study_toml
 from search.errors import StudyError
 from search.strategy import make_pruner
 from search.studyfile import PRUNERS, load_study_spec
+from tests.helpers.studies import TINY_DATA, study_toml
 
 
 @pytest.mark.parametrize("name", ["default", "ml100k", "paper"])
@@ -35,6 +35,25 @@ def test_overrides_replace_only_what_they_name(study_file):
     assert spec.with_overrides(data_spec=None, seed=None) == spec
     with pytest.raises(StudyError, match="max_epochs"):
         spec.with_overrides(max_epochs=0)
+
+
+def test_a_study_file_may_still_say_split_for_holdout(tmp_path):
+    path = tmp_path / "old.toml"
+    path.write_text(study_toml().replace("[data]", "[data]\nsplit = 'loo'"))
+    assert load_study_spec(str(path)).data.holdout == "loo"
+    path.write_text(study_toml().replace("[data]", "[data]\nsplit = 'loo'\nholdout = 'loo'"))
+    with pytest.raises(StudyError, match=r"old\.toml: data: split is the earlier name of holdout"):
+        load_study_spec(str(path))
+
+
+def test_a_study_spec_cannot_be_changed_in_place():
+    spec = load_study_spec("default")
+    with pytest.raises(TypeError):
+        spec.space["L"] = spec.space["T"]
+    with pytest.raises(TypeError):
+        spec.fixed["L"] = 3
+    with pytest.raises(TypeError):
+        spec.pruner_options["median"]["n_startup_trials"] = 1
 
 
 MISTAKES = {

@@ -1,7 +1,7 @@
 """Shared and crash-safe sweeps: `sweep.py` worker processes on one study, one of them killed.
 
-    python -m pytest tests/test_distributed.py      (the PostgreSQL test skips without Debian's
-                                                     postgresql; see tests/postgres.py)
+    python -m pytest tests/search/test_distributed.py   (the PostgreSQL test skips without
+                                                        Debian's postgresql; see tests/helpers/postgres.py)
 
 Every test runs the real CLI in subprocesses on tiny synthetic data, as a user would.
 """
@@ -18,11 +18,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import TINY_DATA, hparams_of, read_run
 from search.run_dirs import checkpoint_dir
-from tests.postgres import postgres_url  # noqa: F401  (the fixture the PostgreSQL test asks for)
+from tests.helpers import ROOT
+from tests.helpers.studies import TINY_DATA
+from tests.helpers.tensorboard import hparams_of, read_run
 
-ROOT = Path(__file__).resolve().parents[1]
 N_TRIALS = 12
 N_WORKERS = 3
 RUN_TIMEOUT_S = 150

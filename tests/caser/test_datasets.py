@@ -16,8 +16,9 @@ from caser.errors import DataError
 from caser.filtering import kcore
 from caser.sequences import Sequences
 from caser.synthetic import generate
+from tests.helpers import SHARED_DATA
 
-REAL_U_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/ml-100k/u.data"
+REAL_U_DATA = SHARED_DATA / "ml-100k" / "u.data"
 UNROUTABLE = "http://127.0.0.1:9/"  # the discard port refuses at once: no network, no wait
 
 

@@ -17,27 +17,12 @@ from search.report.final import TEST_METRICS, cache_key, final_section, run_fina
 from search.report.stats import compare, min_wilcoxon_p, summarize
 from search.report.view import StudyView
 
-try:
-    from test_report_support import DEFAULTS, default_value, make_study, storage
-except ImportError:  # tests/ imported as a package
-    from tests.test_report_support import DEFAULTS, default_value, make_study, storage
+from tests.helpers.report_studies import DEFAULTS, FakeTrain, default_value, make_study, storage
 
 
 def default_last(params, rng):
     """The default config scores worst, so it is retrained only as the baseline."""
     return 0.01 if params == DEFAULTS else default_value(params, rng)
-
-
-class FakeTrain:
-    """Counts calls; the metric depends on lr and seed only, so runs are reproducible."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[float, int, int]] = []
-
-    def __call__(self, model, train, data):
-        self.calls.append((train.lr, train.seed, train.epochs))
-        base = 0.1 + 0.01 * math.log10(train.lr) + 0.001 * train.seed
-        return {m: base * (1 + i / 10) for i, m in enumerate(TEST_METRICS)}
 
 
 def reload(study: optuna.Study) -> StudyView:

@@ -17,10 +17,7 @@ from search.report.best import edge_flags, shown_trials
 from search.report.effects import effect_rows
 from search.report.importance import compute_importances, importance_section
 
-try:
-    from test_report_support import DEFAULTS, SPACE, make_study, rdb
-except ImportError:  # tests/ imported as a package
-    from tests.test_report_support import DEFAULTS, SPACE, make_study, rdb
+from tests.helpers.report_studies import DEFAULTS, SPACE, make_study, rdb
 
 SEPARATOR = re.compile(r"^\|(\s*:?-+:?\s*\|)+$")
 
@@ -170,18 +167,6 @@ def test_reproduce_command_holds_every_config_field_and_the_best_epoch(study, ma
     assert command.startswith("python -m caser.train")
     assert f"--epochs {best.user_attrs['best_epoch']}" in command
     assert f"--ac-conv {best.params['ac_conv']}" in command and command.endswith("--protocol test")
-
-
-def test_the_reproduce_command_line_names_every_flag():
-    from caser.arguments import command_line
-    from caser.config import DataConfig, ModelConfig, TrainConfig
-
-    command = command_line(ModelConfig(), TrainConfig(), DataConfig(spec="ml-100k"))
-    for flag in ("--data ml-100k", "--L 5", "--T 3", "--d 50", "--nv 4", "--nh 16",
-                 "--ac-conv relu", "--ac-fc relu", "--dropout 0.5", "--lr 0.001", "--l2 1e-06",
-                 "--neg-samples 3", "--batch-size 512", "--epochs 20", "--seed 1234",
-                 "--protocol test"):
-        assert flag in command
 
 
 def test_study_without_complete_trial_is_a_study_error(tmp_path):

@@ -2,15 +2,14 @@
 trial whose loss diverges fails with its reason while the sweep goes on."""
 from __future__ import annotations
 
-import optuna
 from optuna.trial import TrialState
 
-from conftest import hparams_of, read_run
 from search.data import prepare_data
 from search.options import SweepOptions
 from search.runner import run_sweep
 from search.study import open_study
 from search.studyfile import load_study_spec
+from tests.helpers.tensorboard import hparams_of, read_run
 
 
 def sweep(path, tmp_path, n_trials, enqueue=()):

@@ -1,22 +1,17 @@
-"""report.py as users run it: errors are one line and a non-zero exit (through a real
+"""report.py as users run it: errors are one line and exit code 2 (through a real
 subprocess), --help names every flag, --out writes markdown with plots linked beside it."""
 from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import optuna
 import pytest
 
 import report
 
-try:
-    from test_report_support import make_study, rdb, storage
-except ImportError:  # tests/ imported as a package
-    from tests.test_report_support import make_study, rdb, storage
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
+from tests.helpers.report_studies import make_study, rdb, storage
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import TINY_DATA
 from caser.config import DataConfig, ModelConfig, TrainConfig
 from caser.datasets import load_split
 from caser.errors import DataError
 from caser.train import fit, main
+from tests.helpers.studies import TINY_DATA
 
 
 def test_fit_flushes_subnormal_floats_to_zero():

@@ -1,8 +1,7 @@
 """A throwaway PostgreSQL server for tests of distributed sweeps.
 
-Tests ask for the module-scoped fixture and get a SQLAlchemy URL of an empty database:
-
-    from tests.postgres import postgres_url  # noqa: F401  (registers the fixture)
+Tests ask for the module-scoped fixture (tests/conftest.py registers it) and get a SQLAlchemy
+URL of an empty database:
 
     def test_something(postgres_url):
         storage = optuna.storages.RDBStorage(postgres_url)
@@ -13,7 +12,7 @@ it is missing the fixture skips. PostgreSQL refuses to run as root, so under roo
 belongs to the `postgres` system user and its commands go through `runuser`. It listens on
 127.0.0.1 only, on a free port, with trust authentication, and is stopped and deleted on exit.
 
-Run the tests that use it:  python -m pytest tests/test_postgres_storage.py
+Run the tests that use it:  python -m pytest tests/search/test_postgres_storage.py tests/search/test_distributed.py
 """
 from __future__ import annotations
 

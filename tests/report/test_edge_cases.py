@@ -21,12 +21,8 @@ from search.report.render import render
 from search.report.summary import summary_section
 from search.report.view import StudyView
 
-try:
-    from test_report_final import FakeTrain
-    from test_report_support import DEFAULTS, SPACE, attrs, curve, make_study, rdb, sample, storage
-except ImportError:  # tests/ imported as a package
-    from tests.test_report_final import FakeTrain
-    from tests.test_report_support import DEFAULTS, SPACE, attrs, curve, make_study, rdb, sample, storage
+from tests.helpers.report_studies import DEFAULTS, SPACE, FakeTrain, attrs, curve, make_study, rdb, sample
+from tests.helpers.report_studies import storage
 
 # The retry callback is experimental in Optuna; the sweep uses it all the same.
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -134,3 +130,13 @@ def test_infeasible_trials_spend_no_budget_and_save_none(tmp_path):
     summary = re.sub(r" +", " ", summary_section(StudyView.of(study)))
     assert "| epochs trained | 9 of 12 (6 x 2 finished trials;" in summary  # as without it
     assert "| infeasible trials | 1 (pruned before training, not counted above) |" in summary
+
+
+def test_a_study_stored_before_the_rename_keeps_its_holdout(tmp_path):
+    study = make_study(tmp_path, n=4)
+    study.set_user_attr("data", {"spec": "synthetic", "split": "loo", "seed": 0})  # `split`: the old name
+    view = StudyView.of(study)
+    assert view.data_config().holdout == "loo"
+    markdown = render(view)
+    assert "| data | synthetic (split=loo, seed=0) |" in re.sub(r" +", " ", markdown)  # as stored
+    assert "--holdout loo" in re.search(r"```bash\n(.*)\n```", markdown).group(1)

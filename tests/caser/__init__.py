@@ -1,0 +1,1 @@
+"""Tests of caser/: data, windows, model, metrics, training."""

@@ -1,0 +1,1 @@
+"""sweep.py and report.py as users run them: flags, one-line errors, exit codes."""

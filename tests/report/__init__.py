@@ -1,0 +1,1 @@
+"""Tests of the report's sections, on hand-made studies (no training)."""

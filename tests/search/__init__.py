@@ -1,0 +1,1 @@
+"""Tests of search/: study files, the space, trials, TensorBoard, storages, workers."""
