@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Sequence
 
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
@@ -18,18 +20,22 @@ from search.report.importance import EVALUATORS, Importances
 from search.report.view import StudyView
 
 DPI = 110
+MAX_LOG_TICKS = 4  # labels on a 3-inch log axis that never touch
 # PNG metadata without the matplotlib version keeps files byte-stable across upgrades.
 METADATA = {"Software": None}
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _save(fig: Figure | None, path: Path) -> Path | None:
+    if fig is None:
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI, metadata=METADATA)
     return path
 
 
-def history_plot(view: StudyView, path: Path) -> Path:
+def history_figure(view: StudyView) -> Figure:
     """Each complete trial's value by trial number, pruned trials' last value, best so far."""
     fig = Figure(figsize=(8, 4.5))
     ax = fig.add_subplot()
@@ -56,12 +62,13 @@ def history_plot(view: StudyView, path: Path) -> Path:
                    zorder=3, label="default config")
     ax.set(xlabel="trial number", ylabel=view.metric,
            title=f"Optimisation history: {view.name}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    return _save(fig, path)
+    return fig
 
 
-def importance_plot(imp: Importances, path: Path) -> Path | None:
+def importance_figure(imp: Importances) -> Figure | None:
     """Horizontal bars, both evaluators side by side per parameter, most important on top."""
     if not imp.values:
         return None
@@ -78,10 +85,10 @@ def importance_plot(imp: Importances, path: Path) -> Path | None:
            f"({imp.n_complete} complete trials)")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+    return fig
 
 
-def curves_plot(view: StudyView, top_k: int, path: Path) -> Path:
+def curves_figure(view: StudyView, top_k: int) -> Figure:
     """Per-epoch validation curves: the top K trials in colour against pruned ones in grey."""
     fig = Figure(figsize=(8, 4.5))
     ax = fig.add_subplot()
@@ -96,12 +103,13 @@ def curves_plot(view: StudyView, top_k: int, path: Path) -> Path:
                 marker="o", ms=3, label=f"trial {t.number}")
     ax.set(xlabel="epoch", ylabel=view.metric,
            title=f"Validation curves: top {len(top)} trials vs pruned")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    return _save(fig, path)
+    return fig
 
 
-def slice_plot(view: StudyView, path: Path) -> Path | None:
+def slice_figure(view: StudyView) -> Figure | None:
     """The metric against each sampled parameter, one panel each, colour = trial number."""
     names = view.param_names()
     done = view.ranked()
@@ -118,9 +126,11 @@ def slice_plot(view: StudyView, path: Path) -> Path | None:
         pts = [(t.params[name], t.value, t.number) for t in done if name in t.params]
         dist = dists.get(name)
         if isinstance(dist, CategoricalDistribution):
+            # Every choice at its own place, sampled or not: numbers like d's are labels here.
             order = [str(c) for c in dist.choices]
             xs = [order.index(str(p[0])) for p in pts]
             ax.set_xticks(range(len(order)), order)
+            ax.set_xlim(-0.5, len(order) - 0.5)
         else:
             xs = [p[0] for p in pts]
             if isinstance(dist, (FloatDistribution, IntDistribution)) and dist.log:
@@ -128,22 +138,51 @@ def slice_plot(view: StudyView, path: Path) -> Path | None:
             elif isinstance(dist, IntDistribution):
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         sc = ax.scatter(xs, [p[1] for p in pts], c=[p[2] for p in pts], cmap="viridis", s=12)
+        if ax.get_xscale() == "log":
+            _log_ticks(ax.xaxis, xs)
         ax.set_xlabel(name)
         if i % cols == 0:
             ax.set_ylabel(view.metric)
         ax.grid(alpha=0.3)
-    fig.colorbar(sc, ax=fig.axes, label="trial number", shrink=0.8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, metadata=METADATA)
-    return path
+    fig.colorbar(sc, ax=fig.axes, label="trial number", shrink=0.8, ticks=MaxNLocator(integer=True))
+    return fig
+
+
+def _log_ticks(axis: Axis, values: Sequence[float]) -> None:
+    """At most MAX_LOG_TICKS labelled ticks on a log axis, so labels never run into each other:
+    the roundest values in view (powers of ten, else 1-3, 1-2-5 or 1..9 times them, thinned),
+    else the smallest and largest value; labels short (3e-4), minor ticks unlabelled."""
+    ticks = _log_tick_values(*axis.get_view_interval()) or sorted({min(values), max(values)})
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda x, _: _short(x)))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _log_tick_values(low: float, high: float) -> list[float]:
+    if low <= 0:
+        return []
+    decades = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 1)
+    for subs in ((1,), (1, 3), (1, 2, 5), range(1, 10)):
+        ticks = [m * 10.0**e for e in decades for m in subs if low <= m * 10.0**e <= high]
+        if len(ticks) >= 2:
+            return ticks[:: math.ceil(len(ticks) / MAX_LOG_TICKS)]
+    return []
+
+
+def _short(x: float) -> str:
+    """1e-05 -> 1e-5, 0.00025 -> 2.5e-4, 0.01 -> 1e-2, 0.5 -> 0.5, 128 -> 128."""
+    if x == 0 or 0.1 <= abs(x) < 1e4:
+        return f"{x:g}"
+    mantissa, exponent = f"{x:.1e}".split("e")
+    return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
 
 
 def write_plots(view: StudyView, imp: Importances, top_k: int, out_dir: Path) -> dict[str, Path]:
     """Every plot into out_dir; returns {title: path} for the ones that had data."""
     made = {
-        "Optimisation history": history_plot(view, out_dir / "history.png"),
-        "Hyperparameter importances": importance_plot(imp, out_dir / "importances.png"),
-        "Validation curves": curves_plot(view, top_k, out_dir / "curves.png"),
-        "Slice plot": slice_plot(view, out_dir / "slice.png"),
+        "Optimisation history": _save(history_figure(view), out_dir / "history.png"),
+        "Hyperparameter importances": _save(importance_figure(imp), out_dir / "importances.png"),
+        "Validation curves": _save(curves_figure(view, top_k), out_dir / "curves.png"),
+        "Slice plot": _save(slice_figure(view), out_dir / "slice.png"),
     }
     return {title: p for title, p in made.items() if p is not None}
