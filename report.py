@@ -1,13 +1,11 @@
-"""Summarise a Caser hyperparameter study as markdown: summary, best configs, importances,
-effects, optional final evaluation on test over several seeds, plots, and the command that
-reproduces the best trial.
+"""Summarise a Caser hyperparameter study as markdown (the sections: search/report/).
 
     python report.py --study default                      # markdown to stdout, no plots
     python report.py --study studies/ml100k.toml --out REPORT.md   # plots into ./plots/
     python report.py --study ml100k --out REPORT.md --final-seeds 5
 
-Read-only on the study except for the final evaluation's cached per-seed results. A thin CLI
-over `search.report.render`; user mistakes print one line on stderr and exit 2.
+Read-only on the study except for the final evaluation's cached per-seed results; a user's
+mistake is one line on stderr and exit code 2.
 """
 from __future__ import annotations
 

@@ -2,13 +2,10 @@
 
     python sweep.py --trials 100                       # the default study on synthetic data
     python sweep.py --study ml100k --trials 30 --data ../shared/data/ml-100k/u.data
-    tensorboard --logdir runs                          # curves and the HParams dashboard
-    python report.py                                   # the tables
     python sweep.py --trials 100 --workers 2           # two worker processes, one study
-    python sweep.py --trials 100 --storage postgresql://user:pass@host/db   # on every machine
 
-A thin shell: parse flags into the study (search/studyfile.py) and the sweep's options
-(search/options.py), prepare the data, open the study, run `search.runner`.
+A thin shell: flags -> the study (search/studyfile.py) and the options (search/options.py);
+then the data, the study and the run loop (search/runner.py).
 """
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""Split each user's time-ordered sequence into train / validation / test parts.
+"""Split each user's time-ordered sequence into train / validation / test parts (a `Split`).
 
-    from caser.splits import split_sequences
-    split = split_sequences(seqs, DataConfig(holdout="ratio"))
-
-Two schemes, both per user and in time order:
+Two holdout schemes (`DataConfig.holdout`), both per user and in time order:
 - ratio (Caser's paper): first floor(n * train_frac) events train, up to floor(n * (train_frac +
   val_frac)) validation, the rest test. Products are rounded to 9 decimals before the floor, so
   0.7 * 10 counts as 7 and not 6.999...

@@ -1,11 +1,8 @@
 """Per-trial checkpoints, so a trial whose worker died resumes instead of starting over.
 
-Every trial writes `runs/<study>/trial_0007/checkpoints/last.ckpt` after each epoch (see
-`caser.train.fit(checkpoint_dir=...)`). When a worker dies, the heartbeat marks its trial FAIL
-and `RetryHeartbeatStaleTrialCallback` queues a copy (system attr `failed_trial`, intermediate
-values inherited); the copy finds the newest checkpoint along its retry history and resumes
-there. Checkpoints of trials that ended are deleted unless the sweep keeps them
-(`python sweep.py --keep-checkpoints`).
+Every trial writes `runs/<study>/trial_0007/checkpoints/last.ckpt` after each epoch; the retry
+Optuna queues for a dead worker's trial (search/retries.py) resumes from the newest one along
+its retry history. A trial that ends removes them (search/trial_run.py) unless kept.
 """
 from __future__ import annotations
 

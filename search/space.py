@@ -1,15 +1,13 @@
 """The search space: parsed from a study file, and the ONLY place `trial.suggest_*` appears.
 
 An entry is `{ int = [lo, hi] }` (optionally `log = true`, `step = k`), `{ float = [lo, hi] }`
-(optionally `log = true`), or `{ choices = [...] }`. A plain value fixes the parameter.
-Parameter names are the config field names, so `trial.params` rebuilds the config.
+(optionally `log = true`), or `{ choices = [...] }`; a plain value fixes the parameter. Names
+are the config field names, so `trial.params` rebuilds the config.
 
-Constraints, handled without dynamic ranges (Optuna's samplers model fixed ranges best):
-  * nv = nh = 0 leaves Caser with no features: such a trial is pruned as infeasible before
-    any training (reason recorded); TPE ranks it below every measured trial.
-  * L + T must fit the data: a window longer than the data's median training sequence is
-    mostly padding. Trials beyond the limit are pruned as infeasible the same way, and a space
-    whose smallest L + T is already too long is refused before the sweep starts.
+Constraints are pruned as infeasible before any training, not hidden in dynamic ranges
+(Optuna's samplers model fixed ranges best): nv = nh = 0 leaves Caser no features, and a window
+L + T longer than the data's median training sequence (`PreparedData.max_window`) is mostly
+padding. A space whose smallest L + T is already too long is refused before the sweep starts.
 """
 from __future__ import annotations
 

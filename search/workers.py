@@ -1,12 +1,9 @@
 """K worker processes on this machine sharing one study: `python sweep.py --workers 3`.
 
-The parent has already checked the inputs and created the study; it then starts K copies of
-the same command with `--worker-index i` for i from the machine's own index (0 unless given)
-on (sampler seed = seed + i, torch threads = cores // K),
-prints each worker's lines prefixed `[w1]`, `[w2]`, ..., and waits. The workers stop at N
-finished trials together (see search/runner.py). Workers run in their own sessions, so Ctrl-C
-reaches only the parent, which passes exactly one SIGINT to each worker: every worker records
-its running trial as failed and exits, as a single sweep does. A second Ctrl-C kills them.
+The parent, the study already open, starts K copies of its command with `--worker-index i`
+(sampler seed = seed + i, torch threads = cores // K) and relays their lines as `[w1] ...`.
+Workers run in their own sessions, so Ctrl-C reaches only the parent, which passes one SIGINT
+to each: every worker records its running trial as failed and exits. A second Ctrl-C kills them.
 """
 from __future__ import annotations
 
