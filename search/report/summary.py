@@ -20,7 +20,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def data_label(data: dict) -> str:
-    """The data attribute as one line: the spec first, then the split settings."""
+    """The data attribute as one line, as stored: the spec first, then the other settings."""
     if not data:
         return "(not recorded)"
     rest = ", ".join(f"{k}={v}" for k, v in data.items() if k != "spec")
