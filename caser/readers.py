@@ -1,4 +1,4 @@
-"""Read an interaction file (MovieLens, triplets, quadruplets, pairs, Santander) into `Sequences`.
+"""Read an interaction file (MovieLens, triplets, quadruplets, pairs, Santander, Gowalla) as `Sequences`.
 
     from caser.readers import read_interactions
     seqs = read_interactions("u.data")            # format detected from the first line
@@ -24,12 +24,15 @@ import numpy as np
 import pandas as pd
 
 from caser.errors import DataError
+from caser.gowalla import looks_like_gowalla, read_gowalla
 from caser.file_lines import column_count_error, first_nonempty_line, nth_data_line
-from caser.remap import build_sequences, dense_ids, stable_argsort, user_time_key, with_padding
+from caser.remap import build_sequences, dense_ids, stable_argsort, user_time_order, with_padding
 from caser.santander import read_santander
 from caser.sequences import Sequences
 
-FORMATS = ("auto", "triplets", "quadruplets", "movielens", "ratings-dat", "pairs", "santander")
+FORMATS = (
+    "auto", "triplets", "quadruplets", "movielens", "ratings-dat", "pairs", "santander", "gowalla",
+)
 _COLUMNS = {"pairs": 2, "triplets": 3, "quadruplets": 4, "movielens": 4, "ratings-dat": 4}
 _TIMESTAMPED = ("quadruplets", "movielens", "ratings-dat")
 _BY_COLUMN_COUNT = {2: "pairs", 3: "triplets", 4: "quadruplets"}
@@ -44,28 +47,47 @@ def read_interactions(path: str | Path, format: str = "auto") -> Sequences:
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not an interaction file")
-    if format != "santander":  # pandas unzips a Santander file by its name; the rest are plain text
-        _refuse_compressed(path)
+    if format == "santander":  # pandas unzips a Santander file by its name
+        return read_santander(path)
+    kind = compression_of(path)
+    if kind is not None and not (kind == "gzip" and format in ("auto", "gowalla")):
+        raise _compressed_error(path, kind)
     if format == "auto":
-        format = detect_format(path)
+        format = _detect_format_of_gzip(path) if kind == "gzip" else detect_format(path)
     if format == "santander":
         return read_santander(path)
+    if format == "gowalla":
+        return read_gowalla(path)
     return _read_columns(path, format)
 
 
 _MAGIC = {"gzip": re.compile(rb"\x1f\x8b"), "zip": re.compile(rb"PK\x03\x04"),
           "bzip2": re.compile(rb"BZh[1-9]1AY&SY"), "xz": re.compile(rb"\xfd7zXZ\x00"),
           "zstd": re.compile(rb"\(\xb5/\xfd")}
+_HINTS = {"zip": " (a zipped Santander file reads as it is with format santander)",
+          "gzip": " (a gzipped Gowalla check-ins file reads as it is)"}
 
 
-def _refuse_compressed(path: Path) -> None:
-    """A compressed file, read as text, would fail with a column count that means nothing."""
+def compression_of(path: Path) -> str | None:
+    """The compression a file's first bytes announce ("gzip", "zip", ...), or None."""
     with open(path, "rb") as handle:
         start = handle.read(16)
-    for kind, magic in _MAGIC.items():
-        if magic.match(start):
-            hint = " (a zipped Santander file reads as it is with format santander)" if kind == "zip" else ""
-            raise DataError(f"{path}: is {kind}-compressed; decompress it first{hint}")
+    return next((kind for kind, magic in _MAGIC.items() if magic.match(start)), None)
+
+
+def _compressed_error(path: Path, kind: str) -> DataError:
+    """A compressed file, read as text, would fail with a column count that means nothing."""
+    return DataError(f"{path}: is {kind}-compressed; decompress it first{_HINTS.get(kind, '')}")
+
+
+def _detect_format_of_gzip(path: Path) -> str:
+    """Gowalla, the one format read through gzip; any other gzip file is refused as compressed."""
+    try:
+        if detect_format(path) == "gowalla":
+            return "gowalla"
+    except (DataError, OSError, EOFError):  # not text inside, or a broken archive
+        pass
+    raise _compressed_error(path, "gzip")
 
 
 def detect_format(path: Path) -> str:
@@ -77,13 +99,16 @@ def detect_format(path: Path) -> str:
     header = {name.strip().strip('"') for name in text.split(",")}
     if {"fecha_dato", "ncodpers"} <= header:
         return "santander"
+    if looks_like_gowalla(text):
+        return "gowalla"
     if "::" in text:
         return "ratings-dat"
     ncols = len(text.split())
     if ncols not in _BY_COLUMN_COUNT:
         raise DataError(
             f"{path}: line {lineno}: cannot detect the format from {ncols} column(s); "
-            "expected 2 (user item), 3 (user item rating) or 4 (user item rating timestamp)"
+            "expected 2 (user item), 3 (user item rating), 4 (user item rating timestamp) or 5 "
+            "tab-separated (Gowalla: user, time as YYYY-MM-DDTHH:MM:SSZ, latitude, longitude, location)"
         )
     return _BY_COLUMN_COUNT[ncols]
 
@@ -126,7 +151,7 @@ def _read_columns(path: Path, format: str) -> Sequences:
     _reject_header(path, frame)
     users, user_ids = dense_ids(frame[0].to_numpy())
     items, item_ids = dense_ids(frame[1].to_numpy())
-    order = stable_argsort(users if timestamps is None else user_time_key(users, timestamps))
+    order = stable_argsort(users) if timestamps is None else user_time_order(users, timestamps)
     return build_sequences(users[order], items[order] + 1, user_ids, with_padding(item_ids))
 
 
