@@ -51,7 +51,7 @@ class StudySpec:
         data_spec = overrides.pop("data_spec", None)
         spec = replace(self, **overrides)
         if data_spec is not None:
-            spec = replace(spec, data=replace(spec.data, spec=data_spec))
+            spec = replace(spec, data=spec.data.with_spec(data_spec))  # presets follow the data
         spec.validate()
         return spec
 
@@ -127,7 +127,7 @@ def _table(doc: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
 
 
 def _data_config(table: Mapping[str, Any], path: Path) -> DataConfig:
-    types = {f.name: f.type for f in fields(DataConfig)}  # "str", "int", "float"
+    types = {f.name: f.type.removesuffix(" | None") for f in fields(DataConfig)}  # "str", "int", "float"
     for key, value in table.items():
         if key not in types:
             raise StudyError(f"{path}: unknown key data.{key}; known: {', '.join(sorted(types))}")
