@@ -114,7 +114,8 @@ def test_a_study_never_resumes_on_data_filtered_otherwise(tmp_path):
     url = storage_url("presets", None, tmp_path / "runs")
     preset = load_study_spec(str(study_file(tmp_path, 'spec = "ml-1m"')))
     study = open_study(preset, url, 0)
-    assert study.user_attrs["data"]["min_user_interactions"] == 5
+    stored = study.user_attrs["data"]
+    assert (stored["spec"], stored["min_user_interactions"]) == ("ml-1m", 5)  # a name, not a path
     open_study(preset, url, 0)  # the same data resumes
     unfiltered = load_study_spec(str(study_file(tmp_path, 'spec = "ml-1m"\nmin_user_interactions = 0')))
     with pytest.raises(StudyError, match=r"was run on other data \(min_user_interactions 5 -> 0\)"):
