@@ -5,8 +5,9 @@
 
 Generates, in a temporary folder, a check-ins file shaped like SNAP's
 `loc-gowalla_totalCheckins.txt` (107,092 users in id order, each newest first; 1,280,969
-locations; tab-separated ISO times and coordinates), its gzip (the file the `gowalla` dataset
-keeps in its cache) and the same events as `user item rating timestamp` quadruplets. Each run
+locations; tab-separated ISO times and coordinates; the `gowalla` dataset keeps this text in its
+cache), its gzip (as SNAP publishes it, read as it is when given by path) and the same events as
+`user item rating timestamp` quadruplets. Each run
 reads the three with `read_interactions` and prints the seconds and the ratio of each Gowalla
 read to the quadruplets read of the same run, so the figure holds on a loaded machine.
 """
