@@ -75,6 +75,9 @@ class TrainConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
 
 
+FILTER_FIELDS = ("min_user_interactions", "min_item_interactions")  # a dataset's preset sets them
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which data and which split: a named dataset (`synthetic`, `ml-100k`, ...) or a file path.
@@ -117,9 +120,6 @@ class DataConfig:
         from_preset = getattr(self, "_from_preset", frozenset())
         given = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in from_preset}
         return DataConfig(**{**given, "spec": spec})
-
-
-FILTER_FIELDS = ("min_user_interactions", "min_item_interactions")
 
 
 def field_names(cls: type) -> tuple[str, ...]:
