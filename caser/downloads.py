@@ -61,7 +61,9 @@ class Source:
         if algorithm not in hashlib.algorithms_available or not hexdigest:
             raise ValueError(f"digest must be '<algorithm>:<hex>', got {self.digest!r}")
         if self.digest_of not in ("download", "member") or (self.digest_of == "member" and not self.member):
-            raise ValueError(f"digest_of must be 'download', or 'member' with a member, got {self.digest_of!r}")
+            raise ValueError(
+                f"digest_of must be 'download', or 'member' with a member, got {self.digest_of!r}"
+            )
 
     @property
     def published_name(self) -> str:

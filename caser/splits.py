@@ -10,8 +10,8 @@ Two schemes, both per user and in time order:
 - loo (leave-one-out): the last event test, the one before it validation, the rest train.
 
 Every user must keep at least one training event (Caser needs history to predict from); others
-are a DataError naming the user and the `min_user_interactions` that drops all such users. Validation or test may be empty for a user: that user is simply
-not evaluated there. All three parts keep the same users, items and raw-id maps.
+are a DataError naming the user and the `min_user_interactions` that drops all such users.
+Validation or test may be empty for a user: that user is simply not evaluated there. All three parts keep the same users, items and raw-id maps.
 """
 from __future__ import annotations
 

@@ -143,7 +143,9 @@ def test_offline_the_error_says_which_url_to_fetch_and_where_to_put_which_file(t
     assert "\n" not in message and files_in(folder) == []
 
 
-def test_named_datasets_are_fetched_through_the_mirror_and_checked_with_their_real_digest(server, monkeypatch):
+def test_named_datasets_come_through_the_mirror_and_are_checked_with_their_real_digest(
+    server, monkeypatch
+):
     (server.root / "ml-1m.zip").write_bytes(zipped("ml-1m/ratings.dat", RATINGS))
     (server.root / "loc-gowalla_totalCheckins.txt.gz").write_bytes(gzip.compress(CHECKINS))
     monkeypatch.setenv("CASER_MIRROR", server.url + "/")

@@ -31,7 +31,8 @@ def isolated(monkeypatch, tmp_path):
 
 
 def study_file(tmp_path: Path, data_lines: str, name: str = "presets") -> Path:
-    default_data = 'spec = "synthetic"\nsplit = "ratio"           # the paper\'s per-user 70/10/20 time split\n'
+    default_data = ('spec = "synthetic"\n'
+                    'split = "ratio"           # the paper\'s per-user 70/10/20 time split\n')
     assert default_data in DEFAULT_TOML
     path = tmp_path / f"{name}.toml"
     path.write_text(DEFAULT_TOML.replace(default_data, data_lines + '\nsplit = "ratio"\n'))
@@ -90,7 +91,8 @@ def test_the_command_line_takes_the_preset_unless_a_minimum_is_typed():
 def test_the_retrain_command_spells_out_the_filter_applied():
     command = command_line(ModelConfig(), TrainConfig(), DataConfig(spec="gowalla"))
     assert "--min-user-interactions 15 --min-item-interactions 15" in command
-    assert "--min-user-interactions" not in command_line(ModelConfig(), TrainConfig(), DataConfig(spec="ml-100k"))
+    plain = command_line(ModelConfig(), TrainConfig(), DataConfig(spec="ml-100k"))
+    assert "--min-user-interactions" not in plain
 
 
 def test_a_study_file_takes_the_preset_unless_it_gives_a_minimum(tmp_path):
