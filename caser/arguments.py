@@ -31,17 +31,22 @@ HELP = {
 }
 DATA_FLAGS = {
     "format": ("--format", "input format: auto, triplets, quadruplets, movielens, ratings-dat, "
-               "pairs, santander (default %(default)s)"),
+               "pairs, santander, gowalla (default %(default)s)"),
     "holdout": ("--holdout", "ratio: the paper's per-user 70/10/20 time split; loo: "
               "leave-one-out (default %(default)s)"),
     "train_frac": ("--train-frac", "ratio holdout: training fraction (default %(default)s)"),
     "val_frac": ("--val-frac", "ratio holdout: validation fraction (default %(default)s)"),
     "min_user_interactions": ("--min-user-interactions",
-                              "k-core: drop users with fewer events, recursively (default %(default)s)"),
+                              "k-core: drop users with fewer events, recursively (default: the "
+                              "dataset's preset, 5 for ml-1m, 15 for gowalla, else 0)"),
     "min_item_interactions": ("--min-item-interactions",
-                              "k-core: drop items with fewer events, recursively (default %(default)s)"),
+                              "k-core: drop items with fewer events, recursively (default: the "
+                              "dataset's preset, as above)"),
     "seed": ("--data-seed", "seed of the synthetic generator (default %(default)s)"),
 }
+
+
+_TYPES = {"str": str, "int": int, "float": float}
 
 
 def _flag(name: str) -> str:
@@ -66,12 +71,13 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """--data and the flags for every other DataConfig field."""
     group = parser.add_argument_group("data")
     group.add_argument("--data", default="synthetic", help="`synthetic` (embedded default), "
-                       "`synthetic:users=U,items=I,interactions=N`, `ml-100k`, or a file path "
-                       "(default %(default)s)")
+                       "`synthetic:users=U,items=I,interactions=N`, `ml-100k`, `ml-1m`, `gowalla`, "
+                       "or a file path (default %(default)s)")
     for f in fields(DataConfig):
         if f.name in DATA_FLAGS:
             flag, text = DATA_FLAGS[f.name]
-            group.add_argument(flag, dest="data_" + f.name, type=type(f.default), default=f.default,
+            kind = _TYPES[str(f.type).removesuffix(" | None")]  # None: the dataset's preset
+            group.add_argument(flag, dest="data_" + f.name, type=kind, default=f.default,
                                help=text, metavar=f.name.upper())
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from caser.catalogue import preset_filter
+
 ACTIVATIONS = ("iden", "relu", "tanh", "sigm")
 ACTIVATION_ALIASES = {"identity": "iden", "sigmoid": "sigm", "none": "iden", "linear": "iden"}
 
@@ -73,13 +75,19 @@ class TrainConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
 
 
+FILTER_FIELDS = ("min_user_interactions", "min_item_interactions")  # a dataset's preset sets them
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    """Which data and how it is held out: a named dataset (`synthetic`, `ml-100k`) or a file path.
+    """Which data and how it is held out: a named dataset (`synthetic`, `ml-100k`, ...) or a file path.
 
     holdout: "ratio" (the paper: per user, time order, first train_frac train, next val_frac
     validation, the rest test) or "loo" (leave-one-out: last item test, the one before it
-    validation). Users are k-core filtered first when the minimums are above zero.
+    validation). Users and items are k-core filtered first when the minimums are above zero.
+    A minimum left as None takes the dataset's preset (`caser.catalogue`: the paper's cold-start
+    filter for ml-1m and gowalla, else 0), so every built config holds the minimums applied and
+    `asdict` names the data exactly; a minimum given, 0 included, is kept.
     """
 
     spec: str = "synthetic"
@@ -87,8 +95,8 @@ class DataConfig:
     holdout: str = "ratio"
     train_frac: float = 0.7
     val_frac: float = 0.1
-    min_user_interactions: int = 0
-    min_item_interactions: int = 0
+    min_user_interactions: int | None = None
+    min_item_interactions: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -99,6 +107,19 @@ class DataConfig:
                 f"need 0 < train_frac, 0 <= val_frac and train_frac + val_frac <= 1, "
                 f"got {self.train_frac} and {self.val_frac}"
             )
+        # Not a field: which minimums came from the preset, so that `with_spec` can renew them.
+        from_preset = frozenset(name for name in FILTER_FIELDS if getattr(self, name) is None)
+        object.__setattr__(self, "_from_preset", from_preset)
+        for name, value in zip(FILTER_FIELDS, preset_filter(self.spec)):
+            if name in from_preset:
+                object.__setattr__(self, name, value)
+
+    def with_spec(self, spec: str) -> "DataConfig":
+        """The same settings on other data: minimums that were given stay, the others take the
+        new dataset's preset (`dataclasses.replace` would freeze the old dataset's preset)."""
+        from_preset = getattr(self, "_from_preset", frozenset())
+        given = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in from_preset}
+        return DataConfig(**{**given, "spec": spec})
 
 
 # Earlier names of DataConfig fields, still read where users and stored studies wrote them.

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from caser.errors import DataError
-from caser.readers import build_sequences, stable_argsort
+from caser.remap import build_sequences, stable_argsort
 from caser.sequences import Sequences
 
 PRODUCT_PATTERN = re.compile(r"^ind_.+_ult1$")

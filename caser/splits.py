@@ -7,8 +7,8 @@ Two holdout schemes (`DataConfig.holdout`), both per user and in time order:
 - loo (leave-one-out): the last event test, the one before it validation, the rest train.
 
 Every user must keep at least one training event (Caser needs history to predict from); others
-are a DataError naming the user. Validation or test may be empty for a user: that user is simply
-not evaluated there. All three parts keep the same users, items and raw-id maps.
+are a DataError naming the user and the `min_user_interactions` that drops all such users.
+Validation or test may be empty for a user: that user is simply not evaluated there. All three parts keep the same users, items and raw-id maps.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from caser.config import DataConfig
 from caser.errors import DataError
+from caser.filtering import kcore
 from caser.sequences import Sequences, positions_within_user
 
 
@@ -33,30 +34,51 @@ class Split:
 def split_sequences(seqs: Sequences, cfg: DataConfig) -> Split:
     """Cut every user's events into train / val / test following `cfg.holdout` (module docstring)."""
     n = seqs.lengths
-    if cfg.holdout == "ratio":
-        n_train = np.floor(np.round(n * cfg.train_frac, 9)).astype(np.int64)
-        n_train_val = np.floor(np.round(n * (cfg.train_frac + cfg.val_frac), 9)).astype(np.int64)
-        rule = f"holdout 'ratio' with train_frac={cfg.train_frac}"
-    elif cfg.holdout == "loo":
-        n_train_val = np.maximum(n - 1, 0)
-        n_train = np.maximum(n - 2, 0)
-        rule = "holdout 'loo' (needs 3 events: train, validation, test)"
-    else:
-        raise DataError(f"holdout: unknown holdout {cfg.holdout!r}; choose 'ratio' or 'loo'")
-
+    n_train, n_train_val, rule = _cut_points(n, cfg)
     empty = np.flatnonzero(n_train == 0)
     if len(empty):
-        u = int(empty[0])
-        raw = seqs.user_ids[u] if seqs.user_ids is not None else u
-        raise DataError(
-            f"user {raw}: {int(n[u])} event(s) leave no training item under {rule}; "
-            f"{len(empty)} user(s) affected; set min_user_interactions to drop short users"
-        )
+        raise _too_short_error(seqs, cfg, empty, rule)
 
     pos = positions_within_user(n)
     user = seqs.users()
     part = (pos >= n_train[user]).astype(np.int8) + (pos >= n_train_val[user])
     return Split(*(_part(seqs, user, part == k) for k in range(3)))
+
+
+def _cut_points(n: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per user of `n` events: how many train, how many train + validation; and the rule's name."""
+    if cfg.holdout == "ratio":
+        n_train = np.floor(np.round(n * cfg.train_frac, 9)).astype(np.int64)
+        n_train_val = np.floor(np.round(n * (cfg.train_frac + cfg.val_frac), 9)).astype(np.int64)
+        return n_train, n_train_val, f"holdout 'ratio' with train_frac={cfg.train_frac}"
+    if cfg.holdout == "loo":
+        rule = "holdout 'loo' (needs 3 events: train, validation, test)"
+        return np.maximum(n - 2, 0), np.maximum(n - 1, 0), rule
+    raise DataError(f"holdout: unknown holdout {cfg.holdout!r}; choose 'ratio' or 'loo'")
+
+
+def min_user_events(cfg: DataConfig) -> int:
+    """The fewest events a user needs to keep a training item under cfg's holdout rule."""
+    n = 1
+    while _cut_points(np.array([n]), cfg)[0][0] == 0:
+        n += 1
+    return n
+
+
+def _too_short_error(seqs: Sequences, cfg: DataConfig, empty: np.ndarray, rule: str) -> DataError:
+    """Name the first user without a training item and the filter, in both spellings, that
+    drops every such user, with what it would drop (the same k-core the loader applies)."""
+    u = int(empty[0])
+    raw = seqs.user_ids[u] if seqs.user_ids is not None else u
+    need = min_user_events(cfg)
+    kept = kcore(seqs, need, cfg.min_item_interactions)
+    return DataError(
+        f"user {raw}: {int(seqs.lengths[u])} event(s) leave no training item under {rule}; "
+        f"{len(empty)} user(s) are that short. Drop them with --min-user-interactions {need} "
+        f"(python -m caser.train) or data.min_user_interactions = {need} (study file): that "
+        f"drops {seqs.num_users - kept.num_users} user(s) and {seqs.num_events - kept.num_events} "
+        f"event(s)"
+    )
 
 
 def _part(seqs: Sequences, user: np.ndarray, mask: np.ndarray) -> Sequences:

@@ -14,6 +14,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.trial import FrozenTrial, TrialState
 
+from caser.catalogue import CATALOGUE
 from caser.config import with_current_data_names
 from search import record
 from search.errors import StudyError
@@ -51,7 +52,7 @@ def data_identity(data: Mapping[str, Any]) -> dict[str, Any]:
     (A study stored with a relative path is taken relative to the current directory.)"""
     out = dict(data)
     spec = str(out.get("spec", ""))
-    if spec and not spec.startswith("synthetic") and spec != "ml-100k":
+    if spec and not spec.startswith("synthetic") and spec not in CATALOGUE:  # a named dataset is no path
         out["spec"] = str(Path(spec).expanduser().resolve())
     return out
 

@@ -60,7 +60,7 @@ class StudySpec:
         data_spec = overrides.pop("data_spec", None)
         spec = replace(self, **overrides)
         if data_spec is not None:
-            spec = replace(spec, data=replace(spec.data, spec=data_spec))
+            spec = replace(spec, data=spec.data.with_spec(data_spec))  # presets follow the data
         spec.validate()
         return spec
 
@@ -136,7 +136,7 @@ def _table(doc: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
 
 
 def _data_config(table: Mapping[str, Any], path: Path) -> DataConfig:
-    types = {f.name: f.type for f in fields(DataConfig)}  # "str", "int", "float"
+    types = {f.name: f.type.removesuffix(" | None") for f in fields(DataConfig)}  # "str", "int", "float"
     try:
         table = with_current_data_names(table)
     except ValueError as exc:

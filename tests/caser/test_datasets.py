@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from caser import datasets
+from caser.catalogue import CATALOGUE
 from caser.config import DataConfig
 from caser.datasets import load_sequences, load_split
 from caser.errors import DataError
@@ -25,7 +26,7 @@ UNROUTABLE = "http://127.0.0.1:9/"  # the discard port refuses at once: no netwo
 @pytest.fixture(autouse=True)
 def no_download(monkeypatch, tmp_path):
     """No test may reach the network, and none may touch the user's real cache."""
-    monkeypatch.setattr(datasets, "ML100K_URL", UNROUTABLE)
+    monkeypatch.setenv("CASER_MIRROR", UNROUTABLE)
     monkeypatch.setenv("CASER_CACHE", str(tmp_path / "cache"))
 
 
@@ -35,13 +36,15 @@ def real_u_data() -> Path:
     return REAL_U_DATA
 
 
-def zip_url(tmp_path: Path, u_data: bytes) -> str:
+def zip_mirror(tmp_path: Path, u_data: bytes) -> str:
+    """A file:// mirror holding an ml-100k.zip whose ml-100k/u.data is `u_data`."""
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("ml-100k/u.data", u_data)
-    path = tmp_path / "ml-100k.zip"
-    path.write_bytes(archive.getvalue())
-    return path.as_uri()
+    mirror = tmp_path / "mirror"
+    mirror.mkdir(exist_ok=True)
+    (mirror / "ml-100k.zip").write_bytes(archive.getvalue())
+    return mirror.as_uri()
 
 
 # --- k-core ---------------------------------------------------------------------------------
@@ -111,8 +114,8 @@ def test_file_spec_reads_with_cfg_format_then_filters(tmp_path):
 
 
 def test_unknown_spec_is_neither_a_dataset_nor_a_file(tmp_path):
-    with pytest.raises(DataError, match=r"'ml-1m': no such file, and not a known dataset"):
-        load_sequences(DataConfig(spec="ml-1m"))
+    with pytest.raises(DataError, match=r"'ml-25m': no such file, and not a known dataset"):
+        load_sequences(DataConfig(spec="ml-25m"))
 
 
 def test_nothing_left_after_filtering_is_a_data_error(tmp_path):
@@ -143,7 +146,7 @@ def test_ml100k_missing_and_offline_says_where_to_put_the_file(tmp_path):
 
 
 def test_ml100k_wrong_checksum_is_rejected_and_not_cached(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "ML100K_URL", zip_url(tmp_path, b"1\t2\t3\t4\n"))
+    monkeypatch.setenv("CASER_MIRROR", zip_mirror(tmp_path, b"1\t2\t3\t4\n"))
     with pytest.raises(DataError, match=r"sha256 .*put its ml-100k/u\.data at"):
         load_sequences(DataConfig(spec="ml-100k"))
     assert not (tmp_path / "cache" / "ml-100k" / "u.data").exists()
@@ -151,12 +154,12 @@ def test_ml100k_wrong_checksum_is_rejected_and_not_cached(tmp_path, monkeypatch)
 
 def test_ml100k_verified_archive_is_stored_in_the_cache_once(tmp_path, monkeypatch):
     data = real_u_data().read_bytes()
-    assert hashlib.sha256(data).hexdigest() == datasets.ML100K_SHA256
-    monkeypatch.setattr(datasets, "ML100K_URL", zip_url(tmp_path, data))
-    path = datasets.ml100k_path()
+    assert "sha256:" + hashlib.sha256(data).hexdigest() == CATALOGUE["ml-100k"].source.digest
+    monkeypatch.setenv("CASER_MIRROR", zip_mirror(tmp_path, data))
+    path = datasets.dataset_path("ml-100k")
     assert path == tmp_path / "cache" / "ml-100k" / "u.data" and path.read_bytes() == data
-    monkeypatch.setattr(datasets, "ML100K_URL", UNROUTABLE)
-    assert datasets.ml100k_path() == path  # second call uses the cache, no download
+    monkeypatch.setenv("CASER_MIRROR", UNROUTABLE)
+    assert datasets.dataset_path("ml-100k") == path  # second call uses the cache, no download
 
 
 def test_ml100k_cached_real_file_has_943_users_1682_items_100000_events(tmp_path):
