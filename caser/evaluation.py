@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from caser.metrics import ranking_metric_sums
+from caser.metrics import ranking_metrics
 from caser.sequences import Sequences
 from caser.windows import SeenItems, last_inputs
 
@@ -61,9 +61,15 @@ def _rows(indptr: np.ndarray, start: int, stop: int) -> torch.Tensor:
     return torch.from_numpy(np.repeat(np.arange(stop - start), counts))
 
 
-@torch.no_grad()
 def batch_metric_sums(model, eval_set: EvalSet, start: int, stop: int) -> dict[str, torch.Tensor]:
-    """Metric sums over eval users [start, stop): score all items, exclude seen, rank."""
+    """Metric sums over eval users [start, stop)."""
+    return {k: v.sum() for k, v in batch_metrics(model, eval_set, start, stop).items()}
+
+
+@torch.no_grad()
+def batch_metrics(model, eval_set: EvalSet, start: int, stop: int) -> dict[str, torch.Tensor]:
+    """Per-user metrics of eval users [start, stop), (stop - start,) each: score all items,
+    exclude seen, rank."""
     device = next(iter([*model.parameters(), *model.buffers()])).device
     users = eval_set.users[start:stop].to(device)
     scores = model.score_all(eval_set.inputs[start:stop].to(device), users)  # (B, I + 1)
@@ -76,7 +82,7 @@ def batch_metric_sums(model, eval_set: EvalSet, start: int, stop: int) -> dict[s
     relevant[_rows(eval_set.target_indptr, start, stop).to(device), eval_set.target_items[t0:t1].to(device)] = True
     n_relevant = relevant.sum(1)
     relevant &= torch.isfinite(scores)  # a held-out item seen in training can never be hit
-    return ranking_metric_sums(scores, relevant, n_relevant)
+    return ranking_metrics(scores, relevant, n_relevant)
 
 
 def evaluate(model, eval_set: EvalSet, prefix: str = "val", batch_users: int = 1024) -> dict[str, float]:

@@ -28,7 +28,15 @@ def descending_order(scores: torch.Tensor) -> torch.Tensor:
 def ranking_metric_sums(
     scores: torch.Tensor, relevant: torch.Tensor, n_relevant: torch.Tensor | None = None
 ) -> dict[str, torch.Tensor]:
-    """Per-metric SUMS over the users of a batch (divide by the user count for means).
+    """Per-metric SUMS over the users of a batch (divide by the user count for means)."""
+    return {k: v.sum() for k, v in ranking_metrics(scores, relevant, n_relevant).items()}
+
+
+def ranking_metrics(
+    scores: torch.Tensor, relevant: torch.Tensor, n_relevant: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Per-metric values of each user of a batch, (B,) each: users are the unit of the paired
+    tests that compare two configurations.
 
     scores: (B, I) with excluded items already at -inf; relevant: (B, I) bool of held-out items
     that can be hit (false for excluded items). n_relevant: (B,) |R|, the distinct held-out
@@ -42,16 +50,16 @@ def ranking_metric_sums(
     positions = torch.arange(1, hits.size(1) + 1, dtype=scores.dtype, device=scores.device)
     cum = hits.cumsum(1)
     ap = (hits * cum / positions).sum(1) / n_rel
-    out = {"map": ap.sum()}
+    out = {"map": ap}
     for k in KS:
         hk = cum[:, k - 1] if hits.size(1) >= k else cum[:, -1]
-        out[f"prec@{k}"] = (hk / k).sum()
-        out[f"recall@{k}"] = (hk / n_rel).sum()
+        out[f"prec@{k}"] = hk / k
+        out[f"recall@{k}"] = hk / n_rel
     k = min(10, hits.size(1))
     discounts = 1.0 / torch.log2(positions[:k] + 1)
     dcg = (hits[:, :k] * discounts).sum(1)
     ideal_cum = torch.cat([discounts.new_zeros(1), discounts.cumsum(0)])
     idcg = ideal_cum[n_rel.clamp(max=k).long()]
-    out["ndcg@10"] = (dcg / idcg).sum()
-    out["hit@10"] = (cum[:, k - 1] > 0).to(scores.dtype).sum()
+    out["ndcg@10"] = dcg / idcg
+    out["hit@10"] = (cum[:, k - 1] > 0).to(scores.dtype)
     return out

@@ -6,12 +6,15 @@ computed with logsigmoid for stability. Adam with lr and weight decay l2.
 """
 from __future__ import annotations
 
+import time
+
 import lightning.pytorch as pl
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from caser.config import ModelConfig, TrainConfig
-from caser.evaluation import EvalSet, batch_metric_sums
+from caser.evaluation import EvalSet, batch_metrics
 from caser.model import Caser
 
 
@@ -35,8 +38,14 @@ class CaserModule(pl.LightningModule):
         self.eval_set = eval_set
         self.prefix = prefix
         self._sums: dict[str, float] = {}
+        self._ap_parts: list[np.ndarray] = []
+        self._eval_started = 0.0
         self.last_eval: dict[str, float] = {}  # metrics of the latest evaluation
         self.last_eval_epoch = -1  # the 0-based epoch they belong to
+        self.last_eval_time_s = 0.0  # the seconds that evaluation took
+        # AP of each evaluated user in the latest evaluation, in eval_set.users order: users
+        # are the unit of a paired comparison of two configurations.
+        self.last_user_ap = np.zeros(0)
         self._loss_sum = torch.zeros(())
         self._loss_count = 0
 
@@ -60,17 +69,22 @@ class CaserModule(pl.LightningModule):
         self.log("step", float(self.current_epoch + 1))  # loggers plot against the epoch
 
     def on_validation_epoch_start(self) -> None:
-        self._sums = {}
+        self._sums, self._ap_parts = {}, []
+        self._eval_started = time.perf_counter()
 
     def validation_step(self, batch: tuple[int, int], batch_idx: int) -> None:
         start, stop = (int(x) for x in batch)
-        for k, v in batch_metric_sums(self.net, self.eval_set, start, stop).items():
-            self._sums[k] = self._sums.get(k, 0.0) + float(v)
+        per_user = batch_metrics(self.net, self.eval_set, start, stop)
+        for k, v in per_user.items():
+            self._sums[k] = self._sums.get(k, 0.0) + float(v.sum())
+        self._ap_parts.append(per_user["map"].detach().cpu().double().numpy())
 
     def on_validation_epoch_end(self) -> None:
         n = max(len(self.eval_set), 1)
         self.last_eval = {f"{self.prefix}/{k}": v / n for k, v in self._sums.items()}
         self.last_eval_epoch = self.current_epoch
+        self.last_user_ap = np.concatenate(self._ap_parts) if self._ap_parts else np.zeros(0)
+        self.last_eval_time_s = time.perf_counter() - self._eval_started
         for k, v in self.last_eval.items():
             self.log(k, v, on_epoch=True, batch_size=n)
         self.log("step", float(self.current_epoch + 1), batch_size=n)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 
 from caser.arguments import add_config_arguments, add_data_arguments, configs_from_args
@@ -39,9 +40,13 @@ class FitResult:
     """What one training gives: final metrics, the per-epoch history and its best epoch."""
 
     metrics: dict[str, float]  # the last evaluation, e.g. {"val/map": ...}
-    history: list[dict[str, float]] = field(default_factory=list)  # per epoch: epoch, train/loss, metrics
+    # per epoch: epoch, train/loss, its metrics when evaluated, time_s = train_time_s + eval_time_s
+    history: list[dict[str, float]] = field(default_factory=list)
     num_params: int = 0
     wall_time_s: float = 0.0
+    # The last evaluation per user: the evaluated user ids and each one's average precision.
+    eval_users: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    user_ap: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def epochs_run(self) -> int:
@@ -66,9 +71,12 @@ class _History(pl.Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: CaserModule) -> None:
         row: dict[str, float] = {"epoch": trainer.current_epoch + 1, "train/loss": pl_module.epoch_loss()}
-        if pl_module.last_eval_epoch == trainer.current_epoch:
+        evaluated = pl_module.last_eval_epoch == trainer.current_epoch
+        if evaluated:
             row.update(pl_module.last_eval)
         row["time_s"] = time.perf_counter() - self._start
+        row["eval_time_s"] = pl_module.last_eval_time_s if evaluated else 0.0
+        row["train_time_s"] = row["time_s"] - row["eval_time_s"]
         self.rows.append(row)
         if self.on_epoch is not None:
             self.on_epoch(row)
@@ -184,6 +192,8 @@ def fit(
         history=history.rows,
         num_params=sum(p.numel() for p in module.parameters()),
         wall_time_s=wall,
+        eval_users=datamodule.eval_set.users.numpy(),
+        user_ap=module.last_user_ap,
     )
 
 

@@ -38,3 +38,15 @@ def test_asking_for_a_gpu_where_there_is_none_is_one_line(capsys):
     assert main(["--data", TINY_DATA, "--epochs", "1", "--accelerator", "gpu"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "error: --accelerator gpu: torch sees no GPU on this machine; use cpu or auto")
+
+
+def test_fit_keeps_each_users_average_precision_and_splits_epoch_time():
+    """Paired comparisons need the per-user AP whose mean is the reported MAP; the sweep's
+    summary needs training and evaluation seconds apart."""
+    result = fit(ModelConfig(d=8, nv=1, nh=2), TrainConfig(epochs=2), load_split(DataConfig(spec=TINY_DATA)))
+    assert len(result.user_ap) == len(result.eval_users) > 0
+    assert len(set(result.eval_users.tolist())) == len(result.eval_users)
+    assert abs(result.user_ap.mean() - result.metrics["val/map"]) < 1e-6
+    for row in result.history:
+        assert row["eval_time_s"] > 0 and row["train_time_s"] > 0
+        assert abs(row["train_time_s"] + row["eval_time_s"] - row["time_s"]) < 1e-9
