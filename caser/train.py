@@ -28,6 +28,7 @@ from caser.config import ModelConfig, TrainConfig
 from caser.data_module import PROTOCOLS, CaserDataModule, PreparedData
 from caser.errors import DataError
 from caser.module import CaserModule, Diverged
+from caser.stopping import StoppingRule, stop_reason
 
 if TYPE_CHECKING:
     from caser.splits import Split
@@ -47,6 +48,7 @@ class FitResult:
     # The last evaluation per user: the evaluated user ids and each one's average precision.
     eval_users: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     user_ap: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    stop_reason: str = ""  # caser.stopping: patience, budget or stopped (by a callback such as a pruner)
 
     @property
     def epochs_run(self) -> int:
@@ -130,6 +132,7 @@ def fit(
     ckpt_path: str | None = None,
     eval_every: int | None = None,
     checkpoint_dir: str | Path | None = None,
+    stopping: StoppingRule | None = None,
 ) -> FitResult:
     """Train the model of `model_config` as `train_config` says on `data`, and evaluate it.
 
@@ -138,6 +141,8 @@ def fit(
     final numbers; evaluating test every epoch would invite peeking). eval_every overrides.
     checkpoint_dir: write `last.ckpt` there after every epoch; ckpt_path resumes from one
     (the history then holds only the epochs trained now).
+    stopping: end before the budget (train_config.epochs) when the evaluated metric stalls; it
+    needs an evaluation every epoch, so the validation protocol.
     Raises `Diverged` when the loss becomes NaN or infinite, `DataError` when nobody has a
     held-out item to evaluate or the accelerator is not there.
     """
@@ -149,6 +154,9 @@ def fit(
         # Lightning would skip the evaluation with a warning and the run would "succeed" bare.
         raise DataError(f"no user has a {protocol} item to evaluate on: the data is too small "
                         "for the split, or the split holds nothing out (--val-frac, --train-frac)")
+    early_stop = stopping.callback() if stopping is not None else None
+    if early_stop is not None and protocol != "validation":
+        raise ValueError("early stopping watches the validation metric: use the validation protocol")
     quiet_lightning()
     # A weight that only weight decay moves (a dead ReLU filter, say) shrinks geometrically into
     # float32's subnormal range, where a CPU multiply is far slower than a normal one and later
@@ -171,7 +179,8 @@ def fit(
         accelerator=accelerator,
         devices=1,
         logger=logger,
-        callbacks=[history, *callbacks, *([SaveLast(checkpoint_dir)] if checkpoint_dir else [])],
+        callbacks=[history, *([early_stop] if early_stop else []), *callbacks,
+                   *([SaveLast(checkpoint_dir)] if checkpoint_dir else [])],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -194,6 +203,7 @@ def fit(
         wall_time_s=wall,
         eval_users=datamodule.eval_set.users.numpy(),
         user_ap=module.last_user_ap,
+        stop_reason=stop_reason(early_stop, trainer.current_epoch, train_config.epochs),
     )
 
 
@@ -217,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "--split is its earlier name)")
     parser.add_argument("--accelerator", choices=ACCELERATORS, default="cpu",
                         help="where to train; auto uses a GPU when present (default %(default)s)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="stop after this many evaluations without improvement of the "
+                        "validation MAP; --epochs is then the budget (default: train every epoch)")
+    parser.add_argument("--min-delta", type=float, default=0.0,
+                        help="the improvement --patience counts as one (default %(default)s)")
     parser.add_argument("--json", action="store_true",
                         help="make the last line one JSON object of the final metrics")
     args = parser.parse_args(argv)
@@ -224,11 +239,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         model_config, train_config, data_config = configs_from_args(args)
+        stopping = None
+        if args.patience is not None or args.min_delta:
+            stopping = StoppingRule(monitor="val/map", patience=args.patience, min_delta=args.min_delta)
         loaded_at = time.perf_counter()
         split = load_split(data_config)
         print(f"data {data_config.spec}: {split.train.num_users} users, {split.train.num_items} items, "
               f"loaded in {time.perf_counter() - loaded_at:.1f}s", file=sys.stderr)
         result = fit(model_config, train_config, split, args.protocol, accelerator=args.accelerator,
+                     stopping=stopping,
                      on_epoch=lambda row: print(_format_row(row, train_config.epochs), file=sys.stderr,
                                                 flush=True))
     except (DataError, ValueError) as exc:
@@ -242,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     for k, v in result.metrics.items():
         print(f"{k:<16} {v:.4f}")
-    print(f"{result.num_params} parameters, {result.epochs_run} epochs in {result.wall_time_s:.1f}s")
+    print(f"{result.num_params} parameters, {result.epochs_run} epochs in {result.wall_time_s:.1f}s "
+          f"(ended by {result.stop_reason})")
     if args.json:
         print(json.dumps(result.metrics))
     return 0
