@@ -19,6 +19,10 @@ MAX_EPOCHS = "max_epochs"
 FIXED = "fixed"  # parameters the study file fixes instead of searching
 STUDY_FILE = "study_file"
 SEED = "seed"  # the study's training seed; a trial's own `seed` wins
+PATIENCE = "patience"  # the stopping rule: evaluations without improvement (None: no early stop)
+MIN_DELTA = "min_delta"  # the stopping rule: the improvement that counts
+SAMPLER = "sampler"  # {"name": ..., "args": {...}} as the sweep built it
+PRUNER = "pruner"  # {"name": ..., "options": {...}} as the sweep built it
 
 # A trial's attributes.
 IS_DEFAULT = "is_default"  # the enqueued original defaults (a retry of them inherits it)
@@ -29,7 +33,9 @@ RESUMED_FROM_EPOCH = "resumed_from_epoch"  # a retry: the epochs its checkpoint 
 EPOCHS_TRAINED = "epochs_trained"  # a resumed retry: the epochs it trained itself
 EPOCHS_RUN = "epochs_run"  # the epochs of its curve, inherited ones included
 WALL_TIME_S = "wall_time_s"
-TRAIN_TIME_S = "train_time_s"  # the epochs' own time; the rest of wall_time_s is overhead
+TRAIN_TIME_S = "train_time_s"  # training seconds (before eval_time_s existed: training + evaluation)
+EVAL_TIME_S = "eval_time_s"  # evaluation seconds; wall_time_s - train - eval is overhead
+STOP_REASON = "stop_reason"  # why a trial that trained ended: patience, budget or pruned
 NUM_PARAMS = "num_params"
 BEST_EPOCH = "best_epoch"  # 1-based; the validation metrics at it are stored under their names
 
