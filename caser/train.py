@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import signal
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -24,6 +21,7 @@ import numpy as np
 import torch
 
 from caser.arguments import add_config_arguments, add_data_arguments, configs_from_args
+from caser.callbacks import EpochHistory, SaveLast, quiet_lightning
 from caser.config import ModelConfig, TrainConfig
 from caser.data_module import PROTOCOLS, CaserDataModule, PreparedData
 from caser.errors import DataError
@@ -58,54 +56,6 @@ class FitResult:
         """The history row with the highest `monitor` (first one on ties), or None."""
         rows = [r for r in self.history if monitor in r]
         return max(rows, key=lambda r: r[monitor]) if rows else None
-
-
-class _History(pl.Callback):
-    """Collects the train loss and every logged evaluation metric, once per epoch."""
-
-    def __init__(self, on_epoch: Callable[[dict[str, float]], None] | None) -> None:
-        self.rows: list[dict[str, float]] = []
-        self.on_epoch = on_epoch
-        self._start = time.perf_counter()
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: CaserModule) -> None:
-        row: dict[str, float] = {"epoch": trainer.current_epoch + 1, "train/loss": pl_module.epoch_loss()}
-        evaluated = pl_module.last_eval_epoch == trainer.current_epoch
-        if evaluated:
-            row.update(pl_module.last_eval)
-        row["time_s"] = time.perf_counter() - self._start
-        row["eval_time_s"] = pl_module.last_eval_time_s if evaluated else 0.0
-        row["train_time_s"] = row["time_s"] - row["eval_time_s"]
-        self.rows.append(row)
-        if self.on_epoch is not None:
-            self.on_epoch(row)
-
-
-class SaveLast(pl.Callback):
-    """Write `<dir>/last.ckpt` after every epoch, atomically: a process killed mid-write leaves
-    the previous epoch's checkpoint intact instead of a truncated file (`fit(ckpt_path=...)`)."""
-
-    def __init__(self, directory: str | Path) -> None:
-        self.path = Path(directory) / "last.ckpt"
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(f".{os.getpid()}.tmp")
-        trainer.save_checkpoint(partial)
-        os.replace(partial, self.path)
-
-
-def quiet_lightning() -> None:
-    """Silence Lightning's banners and the warnings it raises for our deliberate choices."""
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*is an invalid.*dataloader.*")
-    warnings.filterwarnings("ignore", ".*LeafSpec.*")
-    warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")  # we log per epoch
 
 
 ACCELERATORS = ("auto", "cpu", "gpu")
@@ -173,7 +123,7 @@ def fit(
         PREFIX[protocol],
     )
     every = eval_every or (1 if protocol == "validation" else train_config.epochs)
-    history = _History(on_epoch)
+    history = EpochHistory(on_epoch)
     trainer = pl.Trainer(
         max_epochs=train_config.epochs,
         accelerator=accelerator,
