@@ -52,19 +52,20 @@ def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
 
 
 def pruner_options(spec: StudySpec) -> dict[str, Any]:
-    """The keyword arguments of the study's pruner: its `[pruners.<name>]` table, with the
-    percentile the default study uses, and successive halving and Hyperband spanning one step
-    to the study's budget (max_epochs)."""
-    options = dict(spec.pruner_options.get(spec.pruner, {}))
-    if spec.pruner == "percentile":
+    """The keyword arguments of the study's pruner: its `[pruners.<name>]` table over Optuna's
+    defaults spelled out, with the percentile the default study uses, and successive halving
+    and Hyperband spanning one step to the study's budget (max_epochs)."""
+    table = dict(spec.pruner_options.get(spec.pruner, {}))
+    defaults: dict[str, dict[str, Any]] = {
+        "median": {"n_startup_trials": 5, "n_warmup_steps": 0},
         # Optuna's PercentilePruner has no default percentile; a study without the table gets
         # the default study's quarter, so that `--pruner percentile` works on any study.
-        return {"percentile": DEFAULT_PERCENTILE, **options}
-    if spec.pruner == "successive_halving":
-        return {"min_resource": MIN_RESOURCE, **options}
-    if spec.pruner == "hyperband":
-        return {"min_resource": MIN_RESOURCE, "max_resource": spec.max_epochs, **options}
-    return options
+        "percentile": {"percentile": DEFAULT_PERCENTILE, "n_startup_trials": 5, "n_warmup_steps": 0},
+        "successive_halving": {"min_resource": MIN_RESOURCE, "reduction_factor": 4},
+        "hyperband": {"min_resource": MIN_RESOURCE, "max_resource": spec.max_epochs, "reduction_factor": 3},
+        "none": {},
+    }
+    return {**defaults[spec.pruner], **table}
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
