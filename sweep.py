@@ -115,9 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if not args.pool_worker:
             say(f"study {spec.name!r} in {redact(url)}: {done} finished, running until {options.n_trials} "
-                f"({spec.sampler} sampler, {spec.pruner} pruner, {spec.max_epochs} epochs max, "
-                f"early stopping: {spec.stopping().describe()}"
-                f"{f', {args.workers} workers' if args.workers > 1 else ''})")
+                f"({spec.sampler} sampler, {spec.pruner} pruner, {spec.max_epochs} epochs max"
+                f"{f', {args.workers} workers' if args.workers > 1 else ''}); "
+                f"early stopping: {spec.stopping().describe()}")
             for number in stale_running(study):
                 say(f"warning: trial {number} is RUNNING in a journal storage, which has no "
                     f"heartbeat: if no worker runs it, it stays so (see docs/distributed.md)")
