@@ -179,8 +179,11 @@ def plot(runs: list[dict[str, Any]], arms: list[str], path: Path, metric: str) -
         grid = np.linspace(0, end, 400)
         for arm in arms:
             values = np.array([[value_at(r, cost, x) for x in grid] for r in runs if r["arm"] == arm])
+            # Drawn from where every seed has a complete trial: a median over fewer seeds
+            # could fall when another seed's first value comes in.
+            values[:, np.isnan(values).any(axis=0)] = np.nan
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-nan columns before any trial
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-nan columns before that
                 q1, med, q3 = np.nanpercentile(values, [25, 50, 75], axis=0)
             ax.plot(grid, med, label=f"{arm} (median of {len(values)} seeds)")
             ax.fill_between(grid, q1, q3, alpha=0.2)
