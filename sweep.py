@@ -42,6 +42,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--sampler", choices=SAMPLERS, help="override the study's sampler")
     p.add_argument("--pruner", choices=PRUNERS, help="override the study's pruner")
     p.add_argument("--max-epochs", type=int, help="override the epoch budget of one trial")
+    p.add_argument("--patience", type=int, help="override the study's early stopping: a trial stops after this many "
+                   "evaluations without improvement of the metric (0: every trial trains its whole budget)")
+    p.add_argument("--min-delta", type=float, help="override the improvement of the metric that counts for --patience")
     p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
     p.add_argument("--seed", type=int, help="sampler and training seed: a single-process sweep is reproducible")
     p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR,
@@ -93,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         spec = load_study_spec(args.study).with_overrides(
             data_spec=args.data, sampler=args.sampler, pruner=args.pruner,
-            max_epochs=args.max_epochs, seed=args.seed,
+            max_epochs=args.max_epochs, patience=args.patience, min_delta=args.min_delta, seed=args.seed,
         )
         options = sweep_options(args)
         url = storage_url(spec.name, args.storage, options.runs_dir)
@@ -113,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.pool_worker:
             say(f"study {spec.name!r} in {redact(url)}: {done} finished, running until {options.n_trials} "
                 f"({spec.sampler} sampler, {spec.pruner} pruner, {spec.max_epochs} epochs max"
-                f"{f', {args.workers} workers' if args.workers > 1 else ''})")
+                f"{f', {args.workers} workers' if args.workers > 1 else ''}); "
+                f"early stopping: {spec.stopping().describe()}")
             for number in stale_running(study):
                 say(f"warning: trial {number} is RUNNING in a journal storage, which has no "
                     f"heartbeat: if no worker runs it, it stays so (see docs/distributed.md)")

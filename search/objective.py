@@ -32,7 +32,7 @@ def make_objective(spec: StudySpec, data: PreparedData, options: SweepOptions) -
         with run.ending():
             result = fit(model_config, train_config, data, "validation", callbacks=[run.pruning],
                          logger=run.logger, accelerator=options.accelerator, ckpt_path=run.ckpt_path,
-                         checkpoint_dir=run.checkpoint_dir)
+                         checkpoint_dir=run.checkpoint_dir, stopping=spec.stopping())
             best = run.finish(result, time.perf_counter() - started, train_config.seed)
         if run.pruned_reason:
             raise optuna.TrialPruned(run.pruned_reason)
@@ -50,4 +50,5 @@ def prune_if_infeasible(trial: optuna.Trial, params: Mapping[str, Any], max_wind
     except Infeasible as exc:
         trial.set_user_attr(record.REASON, str(exc))
         trial.set_user_attr(record.INFEASIBLE, True)  # never trained: the report leaves it out of the budget
+        trial.set_user_attr(record.STOP_REASON, record.INFEASIBLE)
         raise optuna.TrialPruned(str(exc)) from None

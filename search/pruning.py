@@ -4,6 +4,12 @@ Unlike optuna-integration's callback, a metric that was never logged is an error
 the study's metric would otherwise switch pruning off silently), and a pruned trial stops the
 trainer cleanly (`trainer.should_stop`) instead of raising inside it, so loggers finalise and
 the trial keeps its curves. The objective raises TrialPruned afterwards.
+
+The pruner is not asked when its answer could save nothing: after the budget's last epoch, or
+when early stopping has just ended the training; such a trial trained as long as it was going
+to, so it is complete, not pruned (issue 16, defect 6). Nor is it asked for the study's
+baseline (the enqueued default), which trains until its own early stop: a comparison with a
+curtailed baseline would flatter every other configuration.
 """
 from __future__ import annotations
 
@@ -12,9 +18,10 @@ import optuna
 
 
 class OptunaPruning(pl.Callback):
-    def __init__(self, trial: optuna.Trial, monitor: str) -> None:
+    def __init__(self, trial: optuna.Trial, monitor: str, prunable: bool = True) -> None:
         self.trial = trial
         self.monitor = monitor
+        self.prunable = prunable  # False for the baseline: reported, never pruned
         self.pruned_at: int | None = None  # 1-based epoch at which the pruner stopped the trial
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -26,6 +33,8 @@ class OptunaPruning(pl.Callback):
             raise KeyError(f"metric {self.monitor!r} was not logged; logged: {logged}")
         epoch = trainer.current_epoch
         self.trial.report(float(value), step=epoch)
-        if self.trial.should_prune():
+        # Early stopping (called before this callback: fit lists it first) may have ended it.
+        ending_anyway = trainer.should_stop or epoch + 1 >= (trainer.max_epochs or 0)
+        if self.prunable and not ending_anyway and self.trial.should_prune():
             self.pruned_at = epoch + 1
             trainer.should_stop = True

@@ -41,6 +41,13 @@ BEST_EPOCH = "best_epoch"  # 1-based; the validation metrics at it are stored un
 
 INTERRUPTED = "interrupted (Ctrl-C)"  # the reason of a trial stopped by the user
 
+# A trial's STOP_REASON: caser.stopping's PATIENCE ("patience") and BUDGET ("budget") for a
+# training that ended on its own, or one of these.
+PRUNED = "pruned"  # the study's pruner stopped it before its budget
+DIVERGED = "diverged"  # its loss became nan or infinite
+STOPPED_BY_USER = "interrupted"  # Ctrl-C or SIGTERM
+# (INFEASIBLE, "infeasible": never trained)
+
 
 @dataclass(frozen=True)
 class TrialRecord:
@@ -51,6 +58,8 @@ class TrialRecord:
     wall_time_s: float
     train_time_s: float
     num_params: int
+    eval_time_s: float = 0.0
+    stop_reason: str | None = None  # STOP_REASON
     best_epoch: int | None = None
     best_metrics: Mapping[str, float] = field(default_factory=dict)  # `val/...` at best_epoch
 
@@ -60,8 +69,11 @@ class TrialRecord:
             EPOCHS_RUN: self.epochs_run,
             WALL_TIME_S: round(self.wall_time_s, 3),
             TRAIN_TIME_S: round(self.train_time_s, 3),
+            EVAL_TIME_S: round(self.eval_time_s, 3),
             NUM_PARAMS: self.num_params,
         }
+        if self.stop_reason is not None:
+            attrs[STOP_REASON] = self.stop_reason
         if self.best_epoch is not None:
             attrs[BEST_EPOCH] = self.best_epoch
             attrs.update(self.best_metrics)

@@ -1,7 +1,12 @@
-"""The study's search strategy: its Optuna sampler and pruner, built from the study file."""
+"""The study's search strategy: its Optuna sampler and pruner, built from the study file.
+
+Both are built from explicit argument dicts (`sampler_args`, `pruner_options`) so that the
+study can record exactly what was built (record.SAMPLER, record.PRUNER) and the report can show
+it: a hidden default changes results as much as a visible setting.
+"""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any
 
 import optuna
 
@@ -9,32 +14,63 @@ from search.errors import StudyError
 from search.studyfile import StudySpec
 
 DEFAULT_PERCENTILE = 25.0  # percentile pruner: a trial goes on while in the top quarter
+# Multi-fidelity pruners start from the smallest fidelity, one step (steps count epochs from 0,
+# so step 1 is after epoch 2). Optuna's "auto" would read it off the first finished trial: the
+# enqueued default, which early stopping may end anywhere.
+MIN_RESOURCE = 1
+
+_SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "gp": optuna.samplers.GPSampler,
+    "qmc": optuna.samplers.QMCSampler,
+}
+_PRUNERS: dict[str, type[optuna.pruners.BasePruner]] = {
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+    "none": optuna.pruners.NopPruner,
+}
+
+
+def sampler_args(spec: StudySpec, seed: int) -> dict[str, Any]:
+    """The keyword arguments the study's sampler is built with, Optuna's defaults spelled out."""
+    if spec.sampler == "tpe":
+        # constant_liar: workers sharing the study see each other's running trials as bad
+        # guesses, so they do not all sample the same region; alone it changes nothing.
+        return {"seed": seed, "n_startup_trials": 10, "multivariate": False, "constant_liar": True}
+    if spec.sampler == "gp":
+        return {"seed": seed, "n_startup_trials": 10}
+    if spec.sampler == "qmc":
+        return {"seed": seed, "qmc_type": "sobol", "scramble": False}
+    return {"seed": seed}
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
-    samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "gp": lambda: optuna.samplers.GPSampler(seed=seed),
-        "qmc": lambda: optuna.samplers.QMCSampler(seed=seed),
+    return _SAMPLERS[spec.sampler](**sampler_args(spec, seed))
+
+
+def pruner_options(spec: StudySpec) -> dict[str, Any]:
+    """The keyword arguments of the study's pruner: its `[pruners.<name>]` table over Optuna's
+    defaults spelled out, with the percentile the default study uses, and successive halving
+    and Hyperband spanning one step to the study's budget (max_epochs)."""
+    table = dict(spec.pruner_options.get(spec.pruner, {}))
+    defaults: dict[str, dict[str, Any]] = {
+        "median": {"n_startup_trials": 5, "n_warmup_steps": 0},
+        # Optuna's PercentilePruner has no default percentile; a study without the table gets
+        # the default study's quarter, so that `--pruner percentile` works on any study.
+        "percentile": {"percentile": DEFAULT_PERCENTILE, "n_startup_trials": 5, "n_warmup_steps": 0},
+        "successive_halving": {"min_resource": MIN_RESOURCE, "reduction_factor": 4},
+        "hyperband": {"min_resource": MIN_RESOURCE, "max_resource": spec.max_epochs, "reduction_factor": 3},
+        "none": {},
     }
-    return samplers[spec.sampler]()
+    return {**defaults[spec.pruner], **table}
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    """The study's pruner with its `[pruners.<name>]` options (Hyperband's budget defaults to
-    the study's max_epochs)."""
-    options = dict(spec.pruner_options.get(spec.pruner, {}))
-    pruners = {
-        "median": lambda: optuna.pruners.MedianPruner(**options),
-        # Optuna's PercentilePruner has no default percentile; a study without the table gets
-        # the default study's quarter, so that `--pruner percentile` works on any study.
-        "percentile": lambda: optuna.pruners.PercentilePruner(**{"percentile": DEFAULT_PERCENTILE, **options}),
-        "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(**options),
-        "hyperband": lambda: optuna.pruners.HyperbandPruner(**{"max_resource": spec.max_epochs, **options}),
-        "none": optuna.pruners.NopPruner,
-    }
+    """The study's pruner with its options (pruner_options); StudyError on a bad option."""
     try:
-        return pruners[spec.pruner]()
+        return _PRUNERS[spec.pruner](**pruner_options(spec))
     except (TypeError, ValueError) as exc:  # an unknown option; a value out of range
         raise StudyError(f"{spec.path}: pruners.{spec.pruner}: {exc}") from None

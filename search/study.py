@@ -22,7 +22,7 @@ from search.options import SweepOptions
 from search.resume import check_resumable, data_identity, default_was_interrupted, resumed_seed
 from search.run_dirs import TRIAL_DIR_GLOB, study_dir
 from search.storage import journal_path, open_storage, redact, sqlite_path
-from search.strategy import make_pruner, make_sampler
+from search.strategy import make_pruner, make_sampler, pruner_options, sampler_args
 from search.studyfile import StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -59,7 +59,7 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optu
             f"use another --storage or study name"
         )
     if not stored:
-        for key, value in study_attrs(spec).items():
+        for key, value in study_attrs(spec, seed).items():
             study.set_user_attr(key, value)
     trials = study.get_trials(deepcopy=False)
     check_resumable(spec, stored, trials, where)
@@ -123,8 +123,11 @@ def _open_racing(storage_url: str, rdb_kwargs: dict[str, Any]) -> optuna.storage
     raise AssertionError("unreachable")
 
 
-def study_attrs(spec: StudySpec) -> dict[str, Any]:
-    """What the report and a resuming sweep need to know about the study."""
+def study_attrs(spec: StudySpec, sampler_seed: int | None = None) -> dict[str, Any]:
+    """What the report and a resuming sweep need to know about the study: among it the
+    stopping rule, the budget and the sampler and pruner as built (sampler_seed: the creating
+    worker's; default the study's seed)."""
+    seed = spec.seed if sampler_seed is None else sampler_seed
     return {
         record.METRIC: spec.metric,
         record.DIRECTION: spec.direction,
@@ -133,6 +136,10 @@ def study_attrs(spec: StudySpec) -> dict[str, Any]:
         record.SEED: spec.seed,  # every trial's training seed, for the report's reproduce command
         record.FIXED: dict(spec.fixed),
         record.STUDY_FILE: str(spec.path),
+        record.PATIENCE: spec.patience or None,  # None: trials train their whole budget
+        record.MIN_DELTA: float(spec.min_delta),
+        record.SAMPLER: {"name": spec.sampler, "args": sampler_args(spec, seed)},
+        record.PRUNER: {"name": spec.pruner, "options": pruner_options(spec)},
     }
 
 

@@ -1,6 +1,8 @@
 """Study definitions: a small TOML file (data, budget, metric, sampler, pruner, space).
 
-    [study]  metric, direction, max_epochs, sampler, pruner, seed
+    [study]  metric, direction, max_epochs, patience, min_delta, sampler, pruner, seed
+             (max_epochs is every trial's budget; patience evaluations without an improvement
+             of more than min_delta end a trial sooner; patience 0 trains the whole budget)
     [pruners.<name>]  keyword arguments of that Optuna pruner (median, percentile,
                       successive_halving, hyperband)
     [data]   the DataConfig fields (spec, format, holdout, train_frac, ...; `split` is
@@ -16,17 +18,20 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from caser.config import DataConfig, with_current_data_names
 from caser.metric_names import metric_names
 from search.errors import StudyError
 from search.space import Dimension, is_number, parse_space
 
+if TYPE_CHECKING:
+    from caser.stopping import StoppingRule
+
 STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 SAMPLERS = ("tpe", "random", "gp", "qmc")
 PRUNERS = ("median", "percentile", "successive_halving", "hyperband", "none")
-STUDY_KEYS = {"metric", "direction", "max_epochs", "sampler", "pruner", "seed"}
+STUDY_KEYS = {"metric", "direction", "max_epochs", "patience", "min_delta", "sampler", "pruner", "seed"}
 MAX_SEED = 2**31  # the samplers take seeds below 2**32; room for a worker index on top
 
 
@@ -43,6 +48,8 @@ class StudySpec:
     metric: str = "val/map"
     direction: str = "maximize"
     max_epochs: int = 12
+    patience: int = 0  # evaluations without improvement before a trial stops; 0: never early
+    min_delta: float = 0.0  # the improvement of the metric that counts
     sampler: str = "tpe"
     pruner: str = "median"
     pruner_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per pruner name
@@ -77,8 +84,21 @@ class StudySpec:
             raise StudyError(f"{where}: study.pruner {self.pruner!r} unknown; choose from {', '.join(PRUNERS)}")
         if not _whole(self.max_epochs) or self.max_epochs < 1:
             raise StudyError(f"{where}: study.max_epochs must be a whole number >= 1")
+        if not _whole(self.patience) or self.patience < 0:
+            raise StudyError(f"{where}: study.patience must be a whole number >= 0 (0: no early stopping), "
+                             f"got {self.patience!r}")
+        if not is_number(self.min_delta) or not self.min_delta >= 0:
+            raise StudyError(f"{where}: study.min_delta must be a number >= 0, got {self.min_delta!r}")
         if not _whole(self.seed) or not 0 <= self.seed < MAX_SEED:
             raise StudyError(f"{where}: study.seed must be a whole number from 0 to {MAX_SEED - 1}, got {self.seed!r}")
+
+
+    def stopping(self) -> "StoppingRule":
+        """The rule that ends each trial's training before its budget (caser/stopping.py)."""
+        from caser.stopping import StoppingRule  # imports Lightning: not for `sweep.py --help`
+
+        return StoppingRule(monitor=self.metric, patience=self.patience or None,
+                            min_delta=float(self.min_delta), mode="max" if self.direction == "maximize" else "min")
 
 
 def _whole(value: Any) -> bool:

@@ -53,7 +53,7 @@ class TrialRun:
             mark_dead_run(runs_dir, spec.name, ended[-1], params)  # the one it retries
             if resume is not None:
                 log_inherited(logger, spec.metric, frozen.intermediate_values, resume.epochs_done)
-        pruning = OptunaPruning(trial, spec.metric)
+        pruning = OptunaPruning(trial, spec.metric, prunable=not record.is_default(frozen))
         return cls(trial, spec, options, params, logger, pruning, resume, frozen.intermediate_values, ended)
 
     @property
@@ -76,11 +76,13 @@ class TrialRun:
             yield self
         except Diverged as exc:
             self.trial.set_user_attr(record.REASON, f"diverged: {exc}")
+            self.trial.set_user_attr(record.STOP_REASON, record.DIVERGED)
             raise
         except KeyboardInterrupt:
             # Optuna records the trial as FAIL and is not going to retry it, so its checkpoint
             # has no use; the re-run samples anew (and runs the defaults again if this was them).
             self.trial.set_user_attr(record.REASON, record.INTERRUPTED)
+            self.trial.set_user_attr(record.STOP_REASON, record.STOPPED_BY_USER)
             raise
         finally:
             best_epoch = int(self.best["epoch"]) if self.best else 0
@@ -102,8 +104,10 @@ class TrialRun:
             seed=seed,
             epochs_run=result.epochs_run,
             wall_time_s=wall_time_s,
-            train_time_s=sum(r["time_s"] for r in result.history),
+            train_time_s=sum(r.get("train_time_s", 0.0) for r in result.history),  # inherited rows: none
+            eval_time_s=sum(r.get("eval_time_s", 0.0) for r in result.history),
             num_params=result.num_params,
+            stop_reason=record.PRUNED if self.pruning.pruned_at else result.stop_reason,
             best_epoch=int(best["epoch"]) if best else None,
             best_metrics={k: v for k, v in (best or {}).items() if k.startswith("val/")},
         ).write(self.trial)

@@ -1,0 +1,168 @@
+"""Convergence as a study setting: every trial trains under the study's stopping rule (patience,
+min_delta, the max_epochs budget) and records why it ended; a trial that trained its whole
+budget is complete, never pruned; the enqueued default, the study's baseline, is never pruned;
+the study records its stopping rule, sampler and pruner as built."""
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from search import record
+from search.data import prepare_data
+from search.errors import StudyError
+from search.options import SweepOptions
+from search.runner import run_sweep
+from search.strategy import make_pruner
+from search.study import open_study
+from search.studyfile import load_study_spec
+from tests.helpers.studies import load_study
+
+SPACE = {"lr": "{ float = [1e-4, 1e-2], log = true }"}
+UNBEATABLE = 1.0  # val/map of a hand-made trial: every real trial is worse at every epoch
+
+
+def sweep_behind_an_unbeatable_trial(path, tmp_path, max_epochs):
+    """The default (trial 0) and one sampled trial (2) run behind a stored trial (1) with MAP
+    1.0 at every epoch: the median pruner (one startup trial) would prune both at their first
+    evaluation."""
+    spec = load_study_spec(str(path))
+    options = SweepOptions(n_trials=3, runs_dir=tmp_path)
+    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", options)
+    study.add_trial(create_trial(
+        params={"lr": 1e-3}, distributions={"lr": FloatDistribution(1e-4, 1e-2, log=True)},
+        value=UNBEATABLE, intermediate_values={step: UNBEATABLE for step in range(max_epochs)}))
+    run_sweep(spec, study, prepare_data(spec), options, lambda line: None)
+    return load_study(tmp_path / "tiny.db")
+
+
+MEDIAN_AFTER_ONE = {"median": {"n_startup_trials": 1, "n_warmup_steps": 0}}
+
+
+def test_a_trial_that_trains_its_whole_budget_is_complete_not_pruned(study_file, tmp_path):
+    # Issue 16, defect 6: with a one-epoch budget the pruner's verdict after that epoch came
+    # when nothing was left to save, and trials ended PRUNED "pruned after epoch 1".
+    path = study_file(space=SPACE, max_epochs=1, pruner="median", pruners=MEDIAN_AFTER_ONE)
+    study = sweep_behind_an_unbeatable_trial(path, tmp_path, max_epochs=1)
+    trained = [study.trials[0], study.trials[2]]
+    assert [t.state for t in trained] == [TrialState.COMPLETE, TrialState.COMPLETE], [
+        t.user_attrs.get(record.REASON) for t in trained]
+    for trial in trained:
+        assert trial.user_attrs[record.STOP_REASON] == "budget"
+        assert record.REASON not in trial.user_attrs
+        assert trial.user_attrs[record.EPOCHS_RUN] == 1
+
+
+def test_the_default_is_never_pruned_but_others_like_it_are(study_file, tmp_path):
+    path = study_file(space=SPACE, max_epochs=2, pruner="median", pruners=MEDIAN_AFTER_ONE)
+    study = sweep_behind_an_unbeatable_trial(path, tmp_path, max_epochs=2)
+    default, other = study.trials[0], study.trials[2]
+    assert record.is_default(default) and not record.is_default(other)
+    assert default.state == TrialState.COMPLETE
+    assert default.user_attrs[record.STOP_REASON] == "budget"
+    assert default.user_attrs[record.EPOCHS_RUN] == 2
+    assert other.state == TrialState.PRUNED  # the same pruner, the same standing: pruned
+    assert other.user_attrs[record.STOP_REASON] == "pruned"
+    assert other.user_attrs[record.REASON] == "pruned after epoch 1"
+
+
+def test_a_trial_that_stops_improving_ends_by_patience(study_file, tmp_path):
+    # No improvement of val/map can exceed 1.0: the first evaluation sets the best, the second
+    # is one without improvement, and patience 1 ends the training there.
+    path = study_file(space=SPACE, max_epochs=4, patience=1, min_delta=1.0)
+    spec = load_study_spec(str(path))
+    options = SweepOptions(n_trials=1, runs_dir=tmp_path)
+    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", options)
+    run_sweep(spec, study, prepare_data(spec), options, lambda line: None)
+    (trial,) = load_study(tmp_path / "tiny.db").trials
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs[record.STOP_REASON] == "patience"
+    assert trial.user_attrs[record.EPOCHS_RUN] == 2
+    # Training and evaluation seconds are apart, and together within the trial's wall time.
+    train, evaluation = trial.user_attrs[record.TRAIN_TIME_S], trial.user_attrs[record.EVAL_TIME_S]
+    assert train > 0 and evaluation > 0
+    assert train + evaluation <= trial.user_attrs[record.WALL_TIME_S]
+
+
+def test_without_patience_a_trial_trains_its_whole_budget(study_file, tmp_path):
+    path = study_file(space=SPACE, max_epochs=2, patience=0, min_delta=1.0)
+    spec = load_study_spec(str(path))
+    assert not spec.stopping().stops_early
+    options = SweepOptions(n_trials=1, runs_dir=tmp_path)
+    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", options)
+    run_sweep(spec, study, prepare_data(spec), options, lambda line: None)
+    (trial,) = load_study(tmp_path / "tiny.db").trials
+    assert (trial.state, trial.user_attrs[record.STOP_REASON], trial.user_attrs[record.EPOCHS_RUN]) == (
+        TrialState.COMPLETE, "budget", 2)
+
+
+def test_an_infeasible_trial_records_why_it_ended(study_file, tmp_path):
+    # T larger than the longest window any user has cannot train.
+    path = study_file(space={"T": "{ choices = [1000] }"}, max_epochs=1)
+    spec = load_study_spec(str(path))
+    options = SweepOptions(n_trials=1, runs_dir=tmp_path)
+    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", options)
+    study.enqueue_trial({"T": 1000})
+    run_sweep(spec, study, prepare_data(spec), options, lambda line: None)
+    infeasible = [t for t in load_study(tmp_path / "tiny.db").trials if record.is_infeasible(t)]
+    assert infeasible and all(t.user_attrs[record.STOP_REASON] == "infeasible" for t in infeasible)
+
+
+# ---- the study file and the sweep's flags ----
+
+def test_the_stopping_rule_is_read_from_the_study_file(study_file):
+    spec = load_study_spec(str(study_file(max_epochs=30, patience=5, min_delta=0.001)))
+    rule = spec.stopping()
+    assert (spec.max_epochs, rule.patience, rule.min_delta, rule.monitor, rule.mode) == (
+        30, 5, 0.001, "val/map", "max")
+    assert spec.with_overrides(patience=0).stopping().patience is None  # 0: no early stopping
+    assert spec.with_overrides(min_delta=0.01).min_delta == 0.01
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("patience", -1, "study.patience must be a whole number >= 0"),
+    ("patience", 2.5, "study.patience must be a whole number >= 0"),
+    ("min_delta", -0.1, "study.min_delta must be a number >= 0"),
+    ("min_delta", '"x"', "study.min_delta must be a number >= 0"),
+])
+def test_a_bad_stopping_rule_names_its_key(study_file, key, value, message):
+    with pytest.raises(StudyError, match=rf"tiny\.toml: {message}"):
+        load_study_spec(str(study_file(**{key: value})))
+
+
+def test_the_sweep_flags_set_the_rule_and_the_study_records_what_was_built(study_file, sweep_main, tmp_path):
+    path = study_file(space=SPACE, max_epochs=3, patience=2, min_delta=0.5, sampler="tpe", seed=4)
+    code, err = sweep_main("--study", path, "--trials", "1", "--runs-dir", tmp_path, "--pruner", "hyperband",
+                           "--max-epochs", "2", "--patience", "1", "--min-delta", "0.25")
+    assert code == 0, err
+    attrs = load_study(tmp_path / "tiny.db").user_attrs
+    assert attrs[record.MAX_EPOCHS] == 2 and attrs[record.SEED] == 4
+    assert (attrs[record.PATIENCE], attrs[record.MIN_DELTA]) == (1, 0.25)
+    assert attrs[record.SAMPLER] == {"name": "tpe", "args": {
+        "seed": 4, "n_startup_trials": 10, "multivariate": False, "constant_liar": True}}
+    assert attrs[record.PRUNER] == {"name": "hyperband", "options": {
+        "min_resource": 1, "max_resource": 2, "reduction_factor": 3}}
+    code, err = sweep_main("--study", path, "--trials", "1", "--runs-dir", tmp_path / "x", "--patience", "-2")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: ") and "patience" in err
+
+
+def test_a_study_without_patience_records_none(study_file, tmp_path):
+    spec = load_study_spec(str(study_file(max_epochs=2)))
+    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", SweepOptions(n_trials=1, runs_dir=tmp_path))
+    assert study.user_attrs[record.PATIENCE] is None and study.user_attrs[record.MIN_DELTA] == 0.0
+    assert study.user_attrs[record.PRUNER] == {"name": "none", "options": {}}
+
+
+# ---- multi-fidelity pruners span the budget ----
+
+def test_successive_halving_and_hyperband_span_one_step_to_the_budget(study_file):
+    hyperband = make_pruner(load_study_spec(str(study_file(max_epochs=40, pruner="hyperband"))))
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    assert (hyperband._min_resource, hyperband._max_resource, hyperband._reduction_factor) == (1, 40, 3)
+    halving = make_pruner(load_study_spec(str(study_file(max_epochs=40, pruner="successive_halving"))))
+    assert isinstance(halving, optuna.pruners.SuccessiveHalvingPruner) and halving._min_resource == 1
+    # The study file's table still wins.
+    table = {"hyperband": {"min_resource": 2, "reduction_factor": 2}}
+    hyperband = make_pruner(load_study_spec(str(study_file(max_epochs=40, pruner="hyperband", pruners=table))))
+    assert (hyperband._min_resource, hyperband._max_resource, hyperband._reduction_factor) == (2, 40, 2)
