@@ -150,3 +150,14 @@ class FakeTrain:
         self.calls.append((train_config.lr, train_config.seed, train_config.epochs))
         base = 0.1 + 0.01 * math.log10(train_config.lr) + 0.001 * train_config.seed
         return {m: base * (1 + i / 10) for i, m in enumerate(TEST_METRICS)}
+
+
+def record_settings(study: optuna.Study, patience: int | None = 3, seed: int = 0) -> None:
+    """The study attributes a sweep with stopping rules records (older studies lack them)."""
+    study.set_user_attr("patience", patience)
+    study.set_user_attr("min_delta", 0.001)
+    study.set_user_attr("seed", seed)
+    study.set_user_attr("sampler", {"name": "TPESampler", "args": {"seed": seed, "multivariate": True}})
+    study.set_user_attr("pruner", {"name": "HyperbandPruner",
+                                   "options": {"min_resource": 1, "max_resource": MAX_EPOCHS,
+                                               "reduction_factor": 3}})
