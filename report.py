@@ -50,8 +50,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--final-seeds", type=int, default=None, metavar="S",
                    help="retrain the top K and the default config on train+validation with "
                         "seeds 0..S-1 and evaluate on test (cached in the study)")
+    p.add_argument("--final-max-epochs", type=int, default=None, metavar="E",
+                   help="the final retraining's budget: each config trains on train until the "
+                        "stopping rule ends it or E epochs; default: 5 x the study's budget, "
+                        "at least 50")
+    p.add_argument("--final-patience", type=int, default=None, metavar="P",
+                   help="the final retraining's patience (evaluations without improvement); "
+                        "default: the study's, else 5")
     p.add_argument("--final-epochs", type=int, default=None, metavar="E",
-                   help="epochs for the final retraining; default: each trial's best epoch")
+                   help="skip convergence: retrain every config for exactly E epochs")
     p.add_argument("--refresh", action="store_true",
                    help="retrain the final evaluation even where cached results exist")
     return p.parse_args(argv)
@@ -78,24 +85,31 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        if args.final_seeds is None and (args.refresh or args.final_epochs is not None):
-            raise StudyError("--refresh and --final-epochs only apply with --final-seeds")
+        final_flags = (args.final_epochs, args.final_max_epochs, args.final_patience)
+        if args.final_seeds is None and (args.refresh or any(f is not None for f in final_flags)):
+            raise StudyError("--refresh, --final-epochs, --final-max-epochs and --final-patience "
+                             "only apply with --final-seeds")
         if args.top < 1:  # before any final training, not after it
             raise StudyError(f"--top must be at least 1, got {args.top}")
-        if args.final_epochs is not None and args.final_epochs < 1:
-            raise StudyError(f"--final-epochs must be at least 1, got {args.final_epochs}")
+        for flag, value in (("--final-epochs", args.final_epochs),
+                            ("--final-max-epochs", args.final_max_epochs),
+                            ("--final-patience", args.final_patience)):
+            if value is not None and value < 1:
+                raise StudyError(f"{flag} must be at least 1, got {value}")
         name = study_name(args.study)
         url = storage_url(name, args.storage)
         view = StudyView.of(load_existing_study(name, url), redact(url))
         view.require_complete()
-        from search.report.final import caser_train_fn, run_final
+        from search.report.final import caser_train_fn, convergence_rule, run_final
         from search.report.render import render
 
         final = None
         if args.final_seeds is not None:
+            rule = convergence_rule(view, args.final_max_epochs, args.final_patience)
             final = run_final(
                 view, args.top, args.final_seeds, train_fn or caser_train_fn(),
                 final_epochs=args.final_epochs, refresh=args.refresh, progress=sys.stderr,
+                rule=rule,
             )
             print(f"final evaluation: {final.trained} runs trained, {final.cached} cached",
                   file=sys.stderr)

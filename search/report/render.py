@@ -15,7 +15,8 @@ from search.errors import StudyError
 from search.report import DEFAULT_TOP_K
 from search.report.best import best_section
 from search.report.effects import effects_section
-from search.report.final import FinalResults, final_section
+from search.report.final import FinalResults
+from search.report.final_section import final_section
 from search.report.importance import compute_importances, importance_section
 from search.report.plots import write_plots
 from search.report.reproduce import reproduce_section
@@ -53,7 +54,7 @@ def render(
         sections.append(final_section(final))
     if plots_dir is not None:
         sections.append(_plots_section(write_plots(view, imp, top_k, plots_dir), link_base))
-    sections.append(reproduce_section(view))
+    sections.append(reproduce_section(view, final))
     return "\n\n".join(sections) + "\n"
 
 

@@ -54,7 +54,8 @@ def test_help_explains_every_flag(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--study", "--storage", "--out", "--plots", "--no-plots", "--top",
-                 "--final-seeds", "--final-epochs", "--refresh"):
+                 "--final-seeds", "--final-epochs", "--final-max-epochs", "--final-patience",
+                 "--refresh"):
         assert flag in text
 
 
