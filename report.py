@@ -18,7 +18,7 @@ import optuna
 
 from caser.errors import DataError
 from search.errors import StudyError
-from search.report import DEFAULT_TOP_K
+from search.report import DEFAULT_IMPORTANCE_BOOTSTRAP, DEFAULT_TOP_K
 from search.report.view import StudyView
 from search.storage import load_existing_study, redact, storage_url
 
@@ -59,6 +59,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "default: the study's, else 5")
     p.add_argument("--final-epochs", type=int, default=None, metavar="E",
                    help="skip convergence: retrain every config for exactly E epochs")
+    p.add_argument("--importance-bootstrap", type=int, default=DEFAULT_IMPORTANCE_BOOTSTRAP,
+                   metavar="B",
+                   help="resamples of the complete trials for the importances' 95%% intervals "
+                        "(seeded; each costs about a second; 0: no intervals)")
     p.add_argument("--refresh", action="store_true",
                    help="retrain the final evaluation even where cached results exist")
     return p.parse_args(argv)
@@ -91,6 +95,8 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
                              "only apply with --final-seeds")
         if args.top < 1:  # before any final training, not after it
             raise StudyError(f"--top must be at least 1, got {args.top}")
+        if args.importance_bootstrap < 0:
+            raise StudyError(f"--importance-bootstrap must be 0 or more, got {args.importance_bootstrap}")
         for flag, value in (("--final-epochs", args.final_epochs),
                             ("--final-max-epochs", args.final_max_epochs),
                             ("--final-patience", args.final_patience)):
@@ -114,11 +120,19 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
             print(f"final evaluation: {final.trained} runs trained, {final.cached} cached",
                   file=sys.stderr)
         link_base = args.out.parent if args.out is not None else None
-        markdown = render(view, top_k=args.top, plots_dir=plots_dir(args),
-                          link_base=link_base, final=final)
+        if args.importance_bootstrap:
+            print(f"importances: {args.importance_bootstrap} bootstrap resamples of the trials ...",
+                  file=sys.stderr, flush=True)
+        markdown = render(view, top_k=args.top, plots_dir=plots_dir(args), link_base=link_base,
+                          final=final, importance_bootstrap=args.importance_bootstrap)
     except (StudyError, DataError) as exc:
         print(f"report.py: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # The markdown is written only once whole; finished final runs stay cached in the study.
+        print("report.py: interrupted: no report written (finished final-evaluation runs are "
+              "cached in the study; run the same command again to go on)", file=sys.stderr)
+        return 130
     if args.out is None:
         sys.stdout.write(markdown)
     else:

@@ -18,6 +18,7 @@ from search.report.effects import effects_section
 from search.report.final import FinalResults
 from search.report.final_section import final_section
 from search.report.importance import compute_importances, importance_section
+from search.report.importance_bootstrap import bootstrap_importances
 from search.report.plots import write_plots
 from search.report.reproduce import reproduce_section
 from search.report.summary import summary_section
@@ -32,11 +33,14 @@ def render(
     link_base: Path | None = None,
     final: FinalResults | None = None,
     storage: str = "",
+    importance_bootstrap: int = 0,
 ) -> str:
     """The markdown report of a study; raises StudyError when it has no complete trial.
 
     plots_dir: where to write PNGs (none when None); links in the markdown are relative to
     link_base (the directory of the markdown file; the working directory when None).
+    importance_bootstrap: resamples of the trials for the importance intervals (0: none; each
+    costs a fANOVA fit, about a second, so the default keeps tests and quick looks fast).
     """
     view = study if isinstance(study, StudyView) else StudyView.of(study, storage)
     if top_k < 1:
@@ -47,7 +51,8 @@ def render(
         f"# Caser hyperparameter study: {view.name}",
         summary_section(view),
         best_section(view, top_k),
-        importance_section(imp),
+        importance_section(imp, bootstrap_importances(view, importance_bootstrap)
+                           if importance_bootstrap > 0 else None),
         effects_section(view),
     ]
     if final is not None:

@@ -112,7 +112,7 @@ def test_another_programs_parameters_get_no_command_and_no_traceback(tmp_path, c
     study = make_study(tmp_path, n=4, extra_states=False)
     study.add_trial(create_trial(value=1.0, params={"momentum": 0.9},
                                  distributions={"momentum": FloatDistribution(0.0, 1.0)}))
-    assert report.main(["--study", "demo", "--storage", storage(tmp_path)]) == 0
+    assert report.main(["--study", "demo", "--storage", storage(tmp_path), "--importance-bootstrap", "0"]) == 0
     out = capsys.readouterr().out
     assert "No command: trial 5 is not a Caser configuration: unknown parameter(s): momentum" in out
 

@@ -119,7 +119,7 @@ def test_the_rule_comes_from_the_study_and_the_budget_from_its_budget(tmp_path):
 def test_cli_final_evaluation_caches_between_runs(tmp_path, capsys):
     make_study(tmp_path, n=12, value=default_last)
     args = ["--study", "demo", "--storage", storage(tmp_path), "--top", "2", "--final-seeds", "2",
-            "--final-max-epochs", "20", "--final-patience", "2"]
+            "--final-max-epochs", "20", "--final-patience", "2", "--importance-bootstrap", "0"]
     fake = FakeTrain()
     assert report.main(args, train_fn=fake) == 0
     out = capsys.readouterr()
