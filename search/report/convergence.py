@@ -123,6 +123,7 @@ def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) 
             f"{agree.best_converged.label} is. The study ranked how fast configurations learn in "
             f"{res.study_budget or 'its'} epochs, not how good they get; read its importances and "
             "effects with that in mind, and raise the budget or add a stopping rule to the study."
+            + _noise_caveat(res, agree.best_at_budget, agree.best_converged)
         )
     elif agree.n >= 3 and not math.isnan(agree.rho) and agree.rho < AGREEMENT:
         out.append(
@@ -140,6 +141,19 @@ def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) 
         )
     out += _gain_sentence(res, agree, conv)
     return out
+
+
+def _noise_caveat(res: FinalResults, a: Candidate, b: Candidate) -> str:
+    """A clause when two converged means lie within their seeds' spread of each other."""
+    runs_a, runs_b = res.converged.get(a.key, []), res.converged.get(b.key, [])
+    if len(runs_a) < 2 or len(runs_b) < 2:
+        return (" With one seed the converged values have no spread to judge the swap by: "
+                "run more `--final-seeds`.")
+    spread = max(statistics.stdev(c.value for c in runs_a), statistics.stdev(c.value for c in runs_b))
+    if abs(converged_mean(res, a) - converged_mean(res, b)) < spread:
+        return (f" The two converged means differ by less than their seed-to-seed standard "
+                f"deviation ({spread:.4f}), so the swap may be noise: more `--final-seeds` would tell.")
+    return ""
 
 
 def _gain_sentence(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) -> list[str]:

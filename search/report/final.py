@@ -260,7 +260,7 @@ class _Runner:
                           tuple(int(u) for u in entry.get("users", ())),
                           tuple(float(a) for a in entry.get("user_ap", ())))
         self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: train+validation "
-                  f"for {epochs} epochs, then test ...")
+                  f"for {epochs} epoch{'s' if epochs != 1 else ''}, then test ...")
         start = time.perf_counter()
         train_config = replace(cand.train_config, seed=seed, epochs=epochs)
         fit = self.train_fn(cand.model_config, train_config, self.data, protocol="test", stopping=None)
