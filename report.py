@@ -96,7 +96,8 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
         if args.top < 1:  # before any final training, not after it
             raise StudyError(f"--top must be at least 1, got {args.top}")
         if args.importance_bootstrap < 0:
-            raise StudyError(f"--importance-bootstrap must be 0 or more, got {args.importance_bootstrap}")
+            raise StudyError("--importance-bootstrap must be 0 or more, got "
+                             f"{args.importance_bootstrap}")
         for flag, value in (("--final-epochs", args.final_epochs),
                             ("--final-max-epochs", args.final_max_epochs),
                             ("--final-patience", args.final_patience)):
@@ -121,8 +122,8 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
                   file=sys.stderr)
         link_base = args.out.parent if args.out is not None else None
         if args.importance_bootstrap:
-            print(f"importances: {args.importance_bootstrap} bootstrap resamples of the trials ...",
-                  file=sys.stderr, flush=True)
+            print(f"importances: {args.importance_bootstrap} bootstrap resamples of the "
+                  "trials ...", file=sys.stderr, flush=True)
         markdown = render(view, top_k=args.top, plots_dir=plots_dir(args), link_base=link_base,
                           final=final, importance_bootstrap=args.importance_bootstrap)
     except (StudyError, DataError) as exc:

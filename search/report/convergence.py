@@ -57,7 +57,8 @@ def rank_agreement(res: FinalResults) -> RankAgreement:
 
 def _ranks(values: dict[str, float], maximize: bool) -> dict[str, int]:
     sign = -1.0 if maximize else 1.0
-    order = sorted((k for k, v in values.items() if not math.isnan(v)), key=lambda k: sign * values[k])
+    kept = [k for k, v in values.items() if not math.isnan(v)]
+    order = sorted(kept, key=lambda k: sign * values[k])
     return {k: i + 1 for i, k in enumerate(order)}
 
 
@@ -67,7 +68,8 @@ def convergence_section(res: FinalResults) -> str:
         return ("### At the budget and at convergence\n\nNot measured: `--final-epochs` trained "
                 "every configuration for a fixed number of epochs instead of to convergence.")
     metric = short_metric(res.metric)
-    budget = {c.key: c.budget_value if c.budget_value is not None else math.nan for c in res.candidates}
+    budget = {c.key: math.nan if c.budget_value is None else c.budget_value
+              for c in res.candidates}
     conv = {c.key: converged_mean(res, c) for c in res.candidates}
     budget_rank, conv_rank = _ranks(budget, res.maximize), _ranks(conv, res.maximize)
     rows = []
@@ -112,14 +114,16 @@ def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) 
         out.append(f"Spearman correlation between the ranking at the budget and at convergence: "
                    f"{agree.rho:.2f} over {agree.n} configurations.")
     elif agree.n >= 3:
-        out.append("Spearman correlation: undefined (every value at the budget or at convergence is the same).")
+        out.append("Spearman correlation: undefined (every value at the budget or at "
+                   "convergence is the same).")
     else:
-        out.append(f"Spearman correlation: needs 3 configurations with both values, there are {agree.n}.")
+        out.append(f"Spearman correlation: needs 3 configurations with both values, there "
+                   f"are {agree.n}.")
     moved = agree.best_at_budget is not None and agree.best_at_budget is not agree.best_converged
     if moved:
         out.append(
-            f"**Warning: the ranking at the budget does not survive convergence.** The study's best "
-            f"at its budget, {agree.best_at_budget.label}, is not the best at convergence: "
+            "**Warning: the ranking at the budget does not survive convergence.** The study's "
+            f"best at its budget, {agree.best_at_budget.label}, is not the best at convergence: "
             f"{agree.best_converged.label} is. The study ranked how fast configurations learn in "
             f"{res.study_budget or 'its'} epochs, not how good they get; read its importances and "
             "effects with that in mind, and raise the budget or add a stopping rule to the study."
@@ -128,8 +132,9 @@ def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) 
     elif agree.n >= 3 and not math.isnan(agree.rho) and agree.rho < AGREEMENT:
         out.append(
             f"**Warning: the ranking at the budget does not survive convergence** (Spearman "
-            f"{agree.rho:.2f} < {AGREEMENT}). The best configuration stays first, but the order of "
-            "the others changes: the study's budget measures speed of learning as much as quality."
+            f"{agree.rho:.2f} < {AGREEMENT}). The best configuration stays first, but the order "
+            "of the others changes: the study's budget measures speed of learning as much as "
+            "quality."
         )
     unfinished = sorted({c.label for c in res.candidates
                          for run in res.converged.get(c.key, []) if run.stop_reason == "budget"})
@@ -149,10 +154,11 @@ def _noise_caveat(res: FinalResults, a: Candidate, b: Candidate) -> str:
     if len(runs_a) < 2 or len(runs_b) < 2:
         return (" With one seed the converged values have no spread to judge the swap by: "
                 "run more `--final-seeds`.")
-    spread = max(statistics.stdev(c.value for c in runs_a), statistics.stdev(c.value for c in runs_b))
+    spread = max(statistics.stdev(c.value for c in runs) for runs in (runs_a, runs_b))
     if abs(converged_mean(res, a) - converged_mean(res, b)) < spread:
         return (f" The two converged means differ by less than their seed-to-seed standard "
-                f"deviation ({spread:.4f}), so the swap may be noise: more `--final-seeds` would tell.")
+                f"deviation ({spread:.4f}), so the swap may be noise: more `--final-seeds` "
+                "would tell.")
     return ""
 
 
@@ -160,7 +166,7 @@ def _gain_sentence(res: FinalResults, agree: RankAgreement, conv: dict[str, floa
     """How far the best configuration is ahead of the default, at the budget and at convergence."""
     default = res.default()
     best = agree.best_converged
-    if best is None or best is default or default.budget_value is None or best.budget_value is None:
+    if best is None or best is default or None in (default.budget_value, best.budget_value):
         return []
     before, after = best.budget_value, conv[best.key]
     base_before, base_after = default.budget_value, conv[default.key]

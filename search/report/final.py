@@ -156,7 +156,8 @@ def candidates(view: StudyView, top_k: int) -> list[Candidate]:
                              int(best_epoch) if best_epoch is not None else None))
     if not any(c.is_default for c in out):
         model_config, train_config = configs_from_params(view.fixed)
-        out.append(Candidate("default", "defaults (not a trial)", model_config, train_config, True))
+        out.append(Candidate("default", "defaults (not a trial)", model_config, train_config,
+                             True))
     return out
 
 
@@ -183,7 +184,8 @@ def run_final(
         rule = convergence_rule(view)
     res = FinalResults(seeds=list(range(seeds)), candidates=candidates(view, top_k),
                        metric=view.metric, maximize=view.maximize,
-                       rule=None if final_epochs is not None else rule, study_budget=view.max_epochs)
+                       rule=None if final_epochs is not None else rule,
+                       study_budget=view.max_epochs)
     runner = _Runner(view, res, train_fn, refresh, progress)
     for cand in res.candidates:
         for seed in res.seeds:
@@ -201,7 +203,8 @@ class _Runner:
 
     def __init__(self, view: StudyView, res: FinalResults, train_fn: TrainFn, refresh: bool,
                  progress: TextIO | None) -> None:
-        self.view, self.res, self.train_fn, self.refresh, self.progress = view, res, train_fn, refresh, progress
+        self.view, self.res, self.train_fn = view, res, train_fn
+        self.refresh, self.progress = refresh, progress
         self.data = view.data_config()
         self.steps = len(res.candidates) * len(res.seeds) * (2 if res.rule else 1)
         self.step = 0
@@ -230,10 +233,12 @@ class _Runner:
             return Converged(int(entry["epoch"]), float(entry["value"]), int(entry["epochs_run"]),
                              str(entry["stop_reason"]))
         self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: to convergence "
-                  f"on validation (patience {rule.patience}, at most {rule.max_epochs} epochs) ...")
+                  f"on validation (patience {rule.patience}, at most {rule.max_epochs} "
+                  "epochs) ...")
         start = time.perf_counter()
         stopping = StoppingRule(monitor=self.res.metric, patience=rule.patience,
-                                min_delta=rule.min_delta, mode="max" if self.res.maximize else "min")
+                                min_delta=rule.min_delta,
+                                mode="max" if self.res.maximize else "min")
         train_config = replace(cand.train_config, seed=seed, epochs=rule.max_epochs)
         fit = self.train_fn(cand.model_config, train_config, self.data, protocol="validation",
                             stopping=stopping)
@@ -247,7 +252,8 @@ class _Runner:
         self._store(key, {"epoch": conv.epoch, "value": conv.value,
                           "epochs_run": conv.epochs_run, "stop_reason": conv.stop_reason})
         self._say(f"    picked epoch {conv.epoch} ({self.res.metric} {conv.value:.4f}); ran "
-                  f"{conv.epochs_run}, ended by {conv.stop_reason} ({time.perf_counter() - start:.1f} s)")
+                  f"{conv.epochs_run}, ended by {conv.stop_reason} "
+                  f"({time.perf_counter() - start:.1f} s)")
         return conv
 
     def test(self, cand: Candidate, seed: int, epochs: int) -> Tested:
@@ -263,7 +269,8 @@ class _Runner:
                   f"for {epochs} epoch{'s' if epochs != 1 else ''}, then test ...")
         start = time.perf_counter()
         train_config = replace(cand.train_config, seed=seed, epochs=epochs)
-        fit = self.train_fn(cand.model_config, train_config, self.data, protocol="test", stopping=None)
+        fit = self.train_fn(cand.model_config, train_config, self.data, protocol="test",
+                            stopping=None)
         users = tuple(int(u) for u in np.asarray(fit.eval_users).tolist())
         ap = tuple(round(float(a), AP_DIGITS) for a in np.asarray(fit.user_ap).tolist())
         tested = Tested(epochs, {k: float(v) for k, v in fit.metrics.items()}, users, ap)

@@ -4,6 +4,8 @@ effect sizes, and the per-seed tests beside them. Formats `search.report.final`'
 """
 from __future__ import annotations
 
+import math
+
 from search.report import fmt
 from search.report.convergence import convergence_section
 from search.report.final import Candidate, FinalResults, TEST_METRICS
@@ -22,12 +24,12 @@ def final_section(res: FinalResults) -> str:
     )
     # How many runs came from the cache goes to stderr, not here: the markdown must not change
     # between a first run and a cached second one.
-    picked = ("the epoch count picked on validation at convergence (per seed)" if res.rule is not None
-              else "the epochs given by --final-epochs")
+    picked = ("the epoch count picked on validation at convergence (per seed)"
+              if res.rule is not None else "the epochs given by --final-epochs")
     lead = (
-        f"Each configuration, the default among them, is retrained with the same seeds for {picked} "
-        "and evaluated once on test. Per-seed results are cached in the study's user attributes "
-        "(`final/<trial>/seed_<s>/...`)."
+        "Each configuration, the default among them, is retrained with the same seeds for "
+        f"{picked} and evaluated once on test. Per-seed results are cached in the study's user "
+        "attributes (`final/<trial>/seed_<s>/...`)."
     )
     return "\n\n".join([head, lead, convergence_section(res), _test_tables(res),
                         user_tests(res), _seed_tests(res)])
@@ -84,7 +86,8 @@ def user_tests(res: FinalResults) -> str:
             "Δ AP per user": f"{c.diff:+.4f}",
             f"{pct} CI (t)": f"[{c.diff_lo:+.4f}, {c.diff_hi:+.4f}]" if c.users > 1 else "n/a",
             "rank-biserial": fmt.number(c.rank_biserial, 3) or "n/a",
-            f"{pct} CI (bootstrap)": f"[{c.rb_lo:+.3f}, {c.rb_hi:+.3f}]" if c.rb_lo == c.rb_lo else "n/a",
+            f"{pct} CI (bootstrap)": "n/a" if math.isnan(c.rb_lo)
+            else f"[{c.rb_lo:+.3f}, {c.rb_hi:+.3f}]",
             "Wilcoxon p": _p(c.wilcoxon_p),
             "Holm p": _p(p_holm),
             "verdict": _verdict(c.diff, p_holm),

@@ -138,7 +138,8 @@ def agreement(imp: Importances) -> Agreement:
     if len(common) >= 2:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # constant input gives nan, said so in prose
-            tau = float(stats.kendalltau([ped[p] for p in common], [fan[p] for p in common]).statistic)
+            tau = float(stats.kendalltau([ped[p] for p in common],
+                                         [fan[p] for p in common]).statistic)
     return Agreement(tau, len(common), first)
 
 
@@ -211,7 +212,8 @@ def importance_section(imp: Importances, boot: ImportanceBootstrap | None = None
     return "\n\n".join([head, basis, fmt.table(rows) if rows else "(no parameters)", *notes])
 
 
-def _trust_sentences(imp: Importances, intervals: dict[str, dict[str, tuple[float, float]]]) -> list[str]:
+def _trust_sentences(imp: Importances,
+                     intervals: dict[str, dict[str, tuple[float, float]]]) -> list[str]:
     """Plain sentences when the evaluators disagree or an interval is wide."""
     out = []
     agree = agreement(imp)

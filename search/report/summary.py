@@ -122,7 +122,8 @@ def seeds_label(view: StudyView) -> str:
                           if record.SEED in t.user_attrs)
     if not trial_seeds or set(trial_seeds) == {study_seed}:
         return head
-    per = ", ".join(f"{s} ({n} trial{'s' if n != 1 else ''})" for s, n in sorted(trial_seeds.items()))
+    per = ", ".join(f"{s} ({n} trial{'s' if n != 1 else ''})"
+                    for s, n in sorted(trial_seeds.items()))
     return f"{head}; trials trained with {per}"
 
 
@@ -134,7 +135,8 @@ def _seconds_rows(ended: list[FrozenTrial]) -> list[tuple[str, str]]:
         return [("training time", NOT_RECORDED), ("evaluation time", NOT_RECORDED)]
     train = sum(float(t.user_attrs.get(record.TRAIN_TIME_S) or 0.0) for t in split)
     evaluate = sum(float(t.user_attrs[record.EVAL_TIME_S] or 0.0) for t in split)
-    share = f"; {fmt.percent(evaluate / (train + evaluate))} of the two" if train + evaluate else ""
+    total = train + evaluate
+    share = f"; {fmt.percent(evaluate / total)} of the two" if total else ""
     of = "" if len(split) == len(ended) else f", {len(split)} of {len(ended)} trials recorded it"
     return [("training time", f"{fmt.seconds(train)}{of}"),
             ("evaluation time", f"{fmt.seconds(evaluate)}{share}{of}")]
@@ -168,7 +170,8 @@ def _compute_rows(view: StudyView) -> list[tuple[str, str]]:
     trained = sum(epochs_run(t) for t in finished)
     rows: list[tuple[str, str]] = []
     if view.max_epochs is None:
-        rows.append(("epochs trained", f"{trained} (no max_epochs recorded, so no budget to compare)"))
+        rows.append(("epochs trained",
+                     f"{trained} (no max_epochs recorded, so no budget to compare)"))
     else:
         budget = view.max_epochs * len(finished)
         rows.append((
@@ -177,7 +180,8 @@ def _compute_rows(view: StudyView) -> list[tuple[str, str]]:
             + (f"; the {resumed} whose worker died count in their retries)" if resumed else ")"),
         ))
     if infeasible:
-        rows.append(("infeasible trials", f"{len(infeasible)} (pruned before training, not counted above)"))
+        rows.append(("infeasible trials",
+                     f"{len(infeasible)} (pruned before training, not counted above)"))
     if failed:
         rows.append(("failed trials", _failed_label(failed)))
     if view.max_epochs is None or not finished:
@@ -191,7 +195,8 @@ def _compute_rows(view: StudyView) -> list[tuple[str, str]]:
         unused["pruning" if pruned else "early stopping"] += left
     rows.append(("compute saved by pruning", fmt.percent(unused["pruning"] / budget)))
     if unused["early stopping"] or view.user_attrs.get(record.PATIENCE) is not None:
-        rows.append(("compute saved by early stopping", fmt.percent(unused["early stopping"] / budget)))
+        rows.append(("compute saved by early stopping",
+                     fmt.percent(unused["early stopping"] / budget)))
     return rows
 
 
