@@ -9,6 +9,7 @@ from dataclasses import replace
 from caser.arguments import command_line
 from search import record
 from search.errors import StudyError
+from search.report.convergence import rank_agreement
 from search.report.final import FinalResults, reproduce_epochs
 from search.report.view import StudyView
 from search.run_dirs import trial_dir_name
@@ -42,6 +43,8 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
             "train+validation and evaluated on test:"
         )
     parts = [head, lead, f"```bash\n{command}\n```"]
+    if final is not None:
+        parts += _converged_best(view, final, trial_dir_name(best.number))
     if converged is None:
         parts.append(
             f"The epoch count is the trial's best within the study's budget "
@@ -49,3 +52,15 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
             "`report.py --final-seeds S` picks it at convergence instead."
         )
     return "\n\n".join(parts)
+
+
+def _converged_best(view: StudyView, final: FinalResults, best_key: str) -> list[str]:
+    """The command for the configuration that leads at convergence, when it is another one."""
+    lead = rank_agreement(final).best_converged
+    epochs = reproduce_epochs(final, lead.key) if lead is not None else None
+    if lead is None or lead.key == best_key or epochs is None:
+        return []
+    command = command_line(lead.model_config, replace(lead.train_config, epochs=epochs),
+                           view.data_config(), protocol="test")
+    return [f"At convergence {lead.label} leads instead (see the final evaluation); for "
+            f"{epochs} epochs, the median of those it picked:", f"```bash\n{command}\n```"]
