@@ -36,9 +36,10 @@ MIN_TRIALS = 3  # fewer complete trials than this and no importance estimate mea
 EVALUATORS = ("PED-ANOVA", "fANOVA")
 AGREE = 0.5  # Kendall's tau below this: the evaluators are said to disagree
 WIDE = 0.25  # a 95% interval wider than this (importances sum to 1) is called wide
-# Samplers that spread trials over the space, as fANOVA's forest assumes; the others
+# Samplers that spread trials over the space, as fANOVA's forest assumes, by the name a study
+# records ("random", as sweep.py's --sampler spells it) or Optuna's class name; the others
 # (TPE, GP, CMA-ES, ...) concentrate them where the metric is good.
-SPREADING_SAMPLERS = ("RandomSampler", "QMCSampler", "GridSampler", "BruteForceSampler")
+SPREADING_SAMPLERS = ("random", "qmc", "grid", "bruteforce")
 
 
 @dataclass
@@ -257,9 +258,10 @@ def _sampler_sentence(sampler: str | None) -> str:
     if sampler is None:
         return ("The study did not record its sampler; if it was TPE (Optuna's default), its "
                 "trials crowd into the region it found good, which breaks fANOVA's assumption.")
-    if sampler in SPREADING_SAMPLERS:
-        return (f"This study's {sampler} spreads trials over the space as fANOVA assumes, so its "
-                "answer describes the whole space; PED-ANOVA's, the best trials.")
-    return (f"This study's {sampler} concentrates trials where the metric is good, which breaks "
-            "fANOVA's assumption of spread-out samples: read fANOVA as a description of the "
-            "region sampled, and PED-ANOVA for which settings the best trials share.")
+    if sampler.lower().removesuffix("sampler") in SPREADING_SAMPLERS:
+        return (f"This study's sampler, {sampler}, spreads trials over the space as fANOVA "
+                "assumes, so its answer describes the whole space; PED-ANOVA's, the best trials.")
+    return (f"This study's sampler, {sampler}, concentrates trials where the metric is good, "
+            "which breaks fANOVA's assumption of spread-out samples: read fANOVA as a "
+            "description of the region sampled, and PED-ANOVA for which settings the best "
+            "trials share.")

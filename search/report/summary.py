@@ -210,7 +210,7 @@ def _failed_label(failed: list[FrozenTrial]) -> str:
 
 
 def _reason_kind(trial: FrozenTrial) -> str:
-    reason = trial.user_attrs.get(record.REASON)
+    reason = trial.user_attrs.get(record.REASON) or trial.user_attrs.get(record.STOP_REASON)
     if not reason:
         return "no reason recorded"
     return str(reason) if reason == record.INTERRUPTED else str(reason).split(":", 1)[0]

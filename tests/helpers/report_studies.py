@@ -197,7 +197,7 @@ def record_settings(study: optuna.Study, patience: int | None = 3, seed: int = 0
     study.set_user_attr("patience", patience)
     study.set_user_attr("min_delta", 0.001)
     study.set_user_attr("seed", seed)
-    study.set_user_attr("sampler", {"name": "TPESampler", "args": {"seed": seed, "multivariate": True}})
-    study.set_user_attr("pruner", {"name": "HyperbandPruner",
+    study.set_user_attr("sampler", {"name": "tpe", "args": {"seed": seed, "multivariate": True}})
+    study.set_user_attr("pruner", {"name": "hyperband",
                                    "options": {"min_resource": 1, "max_resource": MAX_EPOCHS,
                                                "reduction_factor": 3}})

@@ -53,9 +53,11 @@ def test_kendall_tau_between_the_evaluators_is_scipys():
 
 
 @pytest.mark.parametrize("sampler, phrase", [
-    ("TPESampler", "This study's TPESampler concentrates trials where the metric is good, which "
-                   "breaks fANOVA's assumption of spread-out samples"),
-    ("RandomSampler", "This study's RandomSampler spreads trials over the space as fANOVA assumes"),
+    ("tpe", "This study's sampler, tpe, concentrates trials where the metric is good, which "
+            "breaks fANOVA's assumption of spread-out samples"),
+    ("TPESampler", "This study's sampler, TPESampler, concentrates trials"),
+    ("random", "This study's sampler, random, spreads trials over the space as fANOVA assumes"),
+    ("QMCSampler", "This study's sampler, QMCSampler, spreads trials"),
     (None, "The study did not record its sampler"),
 ])
 def test_disagreeing_evaluators_get_a_sentence_naming_the_sampler(sampler, phrase):

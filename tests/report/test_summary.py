@@ -30,8 +30,8 @@ def test_recorded_settings_are_shown_as_the_sweep_built_them(tmp_path):
     record_settings(study, patience=3, seed=5)
     text = summary(study)
     assert "| stopping rule | patience 3 evaluations on val/map (min improvement 0.001) |" in text
-    assert "| sampler | TPESampler (multivariate=True, seed=5) |" in text
-    assert "| pruner | HyperbandPruner (max_resource=10, min_resource=1, reduction_factor=3) |" in text
+    assert "| sampler | tpe (multivariate=True, seed=5) |" in text
+    assert "| pruner | hyperband (max_resource=10, min_resource=1, reduction_factor=3) |" in text
     assert "| seeds | study 5 |" in text
     study.set_user_attr("patience", None)
     assert "| stopping rule | none: every trial trains its whole budget unless pruned |" in summary(study)
@@ -58,9 +58,15 @@ def test_training_and_evaluation_seconds_and_stop_reasons(tmp_path):
             distributions=SPACE, intermediate_values=curve(0.1, epochs),
             user_attrs={**attrs(0.1, epochs, number), "stop_reason": reason,
                         "train_time_s": 3.0, "eval_time_s": 1.0}))
+    # Ctrl-C: failed, with the sweep's stop reason only; its seconds count, its budget does not.
+    study.add_trial(create_trial(state=TrialState.FAIL, params=DEFAULTS, distributions=SPACE,
+                                 intermediate_values=curve(0.1, 1),
+                                 user_attrs={"stop_reason": "interrupted", "train_time_s": 1.0,
+                                             "eval_time_s": 1.0}))
     text = summary(study)
-    assert "| training time | 9.0 s, 3 of 4 trials recorded it |" in text
-    assert "| evaluation time | 3.0 s; 25.0% of the two, 3 of 4 trials recorded it |" in text
+    assert "| failed trials | 1 (1 interrupted; 1 epoch trained, not counted above) |" in text
+    assert "| training time | 10.0 s, 4 of 5 trials recorded it |" in text
+    assert "| evaluation time | 4.0 s; 28.6% of the two, 4 of 5 trials recorded it |" in text
     assert "| why trials ended | budget 1, patience 1, pruned 1, not recorded 1 |" in text
     # 10 + 4 + 2 + 10 of 40: the pruned trial saved 8, the patient one 6.
     assert "| epochs trained | 26 of 40 (10 x 4 finished trials) |" in text
