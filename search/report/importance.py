@@ -224,9 +224,11 @@ def _trust_sentences(imp: Importances,
                    f"{agree.n} parameters (1: the same order, 0: unrelated, -1: reversed).")
         firsts = [agree.first.get(name) for name in EVALUATORS]
         if (math.isnan(agree.tau) or agree.tau < AGREE) or firsts[0] != firsts[1]:
+            which = (f"PED-ANOVA ranks {firsts[0]} first, fANOVA {firsts[1]}"
+                     if firsts[0] != firsts[1]
+                     else f"both rank {firsts[0]} first, but order the others differently")
             out.append(
-                f"**The two evaluators disagree** (PED-ANOVA ranks {firsts[0]} first, fANOVA "
-                f"{firsts[1]}). They answer different questions: PED-ANOVA, which settings the "
+                f"**The two evaluators disagree** ({which}). They answer different questions: PED-ANOVA, which settings the "
                 "best 10% of trials share; fANOVA, how much of the metric's variance over all "
                 "complete trials each parameter explains, through a random forest that assumes "
                 "the trials are spread over the whole space. " + _sampler_sentence(imp.sampler)

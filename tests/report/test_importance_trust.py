@@ -71,6 +71,13 @@ def test_disagreeing_evaluators_get_a_sentence_naming_the_sampler(sampler, phras
     assert "Trials each evaluator used: PED-ANOVA 20 (its top 10%: 2); fANOVA 20" in text
 
 
+def test_evaluators_agreeing_only_on_the_first_parameter_are_said_to_disagree_on_the_rest():
+    imp = Importances(20, 20, n_top=2, values={
+        "PED-ANOVA": {"lr": 0.5, "a": 0.2, "b": 0.15, "c": 0.1, "d": 0.05},
+        "fANOVA": {"lr": 0.5, "a": 0.05, "b": 0.1, "c": 0.15, "d": 0.2}})
+    assert "(both rank lr first, but order the others differently)" in importance_section(imp)
+
+
 def test_agreeing_evaluators_with_narrow_intervals_get_no_warning():
     values = {"lr": 0.8, "d": 0.15, "L": 0.05}
     imp = Importances(50, 50, n_top=5, values={"PED-ANOVA": values, "fANOVA": dict(values)})
