@@ -134,7 +134,7 @@ def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) 
             f"**Warning: the ranking at the budget does not survive convergence** (Spearman "
             f"{agree.rho:.2f} < {AGREEMENT}). The best configuration stays first, but the order "
             "of the others changes: the study's budget measures speed of learning as much as "
-            "quality."
+            "quality." + _swaps_caveat(res)
         )
     unfinished = sorted({c.label for c in res.candidates
                          for run in res.converged.get(c.key, []) if run.stop_reason == "budget"})
@@ -160,6 +160,20 @@ def _noise_caveat(res: FinalResults, a: Candidate, b: Candidate) -> str:
                 f"deviation ({spread:.4f}), so the swap may be noise: more `--final-seeds` "
                 "would tell.")
     return ""
+
+
+def _swaps_caveat(res: FinalResults) -> str:
+    """A clause when every pair whose order changed lies within its seeds' spread."""
+    sign = 1.0 if res.maximize else -1.0
+    both = [c for c in res.candidates
+            if c.budget_value is not None and not math.isnan(converged_mean(res, c))]
+    swapped = [(a, b) for i, a in enumerate(both) for b in both[i + 1:]
+               if sign * (a.budget_value - b.budget_value)
+               * sign * (converged_mean(res, a) - converged_mean(res, b)) < 0]
+    if not swapped or any(_noise_caveat(res, a, b) == "" for a, b in swapped):
+        return ""
+    return (" Every pair whose order changed differs by less than its seeds' spread (or was "
+            "judged on one seed), so the change may be noise: more `--final-seeds` would tell.")
 
 
 def _gain_sentence(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) -> list[str]:
