@@ -18,7 +18,7 @@ import optuna
 
 from caser.errors import DataError
 from search.errors import StudyError
-from search.report import DEFAULT_TOP_K
+from search.report import DEFAULT_IMPORTANCE_BOOTSTRAP, DEFAULT_TOP_K
 from search.report.view import StudyView
 from search.storage import load_existing_study, redact, storage_url
 
@@ -50,8 +50,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--final-seeds", type=int, default=None, metavar="S",
                    help="retrain the top K and the default config on train+validation with "
                         "seeds 0..S-1 and evaluate on test (cached in the study)")
+    p.add_argument("--final-max-epochs", type=int, default=None, metavar="E",
+                   help="the final retraining's budget: each config trains on train until the "
+                        "stopping rule ends it or E epochs; default: 5 x the study's budget, "
+                        "at least 50")
+    p.add_argument("--final-patience", type=int, default=None, metavar="P",
+                   help="the final retraining's patience (evaluations without improvement); "
+                        "default: the study's, else 5")
     p.add_argument("--final-epochs", type=int, default=None, metavar="E",
-                   help="epochs for the final retraining; default: each trial's best epoch")
+                   help="skip convergence: retrain every config for exactly E epochs")
+    p.add_argument("--importance-bootstrap", type=int, default=DEFAULT_IMPORTANCE_BOOTSTRAP,
+                   metavar="B",
+                   help="resamples of the complete trials for the importances' 95%% intervals "
+                        "(seeded; each costs about a second; 0: no intervals)")
     p.add_argument("--refresh", action="store_true",
                    help="retrain the final evaluation even where cached results exist")
     return p.parse_args(argv)
@@ -78,33 +89,51 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        if args.final_seeds is None and (args.refresh or args.final_epochs is not None):
-            raise StudyError("--refresh and --final-epochs only apply with --final-seeds")
+        final_flags = (args.final_epochs, args.final_max_epochs, args.final_patience)
+        if args.final_seeds is None and (args.refresh or any(f is not None for f in final_flags)):
+            raise StudyError("--refresh, --final-epochs, --final-max-epochs and --final-patience "
+                             "only apply with --final-seeds")
         if args.top < 1:  # before any final training, not after it
             raise StudyError(f"--top must be at least 1, got {args.top}")
-        if args.final_epochs is not None and args.final_epochs < 1:
-            raise StudyError(f"--final-epochs must be at least 1, got {args.final_epochs}")
+        if args.importance_bootstrap < 0:
+            raise StudyError("--importance-bootstrap must be 0 or more, got "
+                             f"{args.importance_bootstrap}")
+        for flag, value in (("--final-epochs", args.final_epochs),
+                            ("--final-max-epochs", args.final_max_epochs),
+                            ("--final-patience", args.final_patience)):
+            if value is not None and value < 1:
+                raise StudyError(f"{flag} must be at least 1, got {value}")
         name = study_name(args.study)
         url = storage_url(name, args.storage)
         view = StudyView.of(load_existing_study(name, url), redact(url))
         view.require_complete()
-        from search.report.final import caser_train_fn, run_final
+        from search.report.final import caser_train_fn, convergence_rule, run_final
         from search.report.render import render
 
         final = None
         if args.final_seeds is not None:
+            rule = convergence_rule(view, args.final_max_epochs, args.final_patience)
             final = run_final(
                 view, args.top, args.final_seeds, train_fn or caser_train_fn(),
                 final_epochs=args.final_epochs, refresh=args.refresh, progress=sys.stderr,
+                rule=rule,
             )
             print(f"final evaluation: {final.trained} runs trained, {final.cached} cached",
                   file=sys.stderr)
         link_base = args.out.parent if args.out is not None else None
-        markdown = render(view, top_k=args.top, plots_dir=plots_dir(args),
-                          link_base=link_base, final=final)
+        if args.importance_bootstrap:
+            print(f"importances: {args.importance_bootstrap} bootstrap resamples of the "
+                  "trials ...", file=sys.stderr, flush=True)
+        markdown = render(view, top_k=args.top, plots_dir=plots_dir(args), link_base=link_base,
+                          final=final, importance_bootstrap=args.importance_bootstrap)
     except (StudyError, DataError) as exc:
         print(f"report.py: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # The markdown is written only once whole; finished final runs stay cached in the study.
+        print("report.py: interrupted: no report written (finished final-evaluation runs are "
+              "cached in the study; run the same command again to go on)", file=sys.stderr)
+        return 130
     if args.out is None:
         sys.stdout.write(markdown)
     else:

@@ -8,3 +8,4 @@ matplotlib, scipy and scikit-learn first.
 """
 
 DEFAULT_TOP_K = 5  # how many of the best complete trials the report shows (and retrains)
+DEFAULT_IMPORTANCE_BOOTSTRAP = 20  # resamples of the trials for the importance intervals

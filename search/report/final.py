@@ -1,30 +1,83 @@
-"""Section 5, the final evaluation: retrain the top K configs and the default on train+validation
-for seeds 0..S-1 (the same seeds for every config, so runs pair up), evaluate on test once.
+"""The final evaluation: retrain the top K configs and the default to convergence, then score test
+once. A study's budget ranks configurations by how fast they learn (issue 14); this is where the
+report asks how good they get.
 
-Per-seed metrics are cached in the study's user attributes under
-`final/trial_0007/seed_0/epochs_12`, so a second report retrains nothing; `refresh` retrains.
+For each configuration and each seed 0..S-1 (the same seeds for every config, so runs pair up):
+1. converge: train on train, validate every epoch, and stop by the stopping rule (the study's
+   patience and min_delta, else `DEFAULT_PATIENCE`) within a generous budget; the best validation
+   epoch is the epoch count picked. The default gets exactly this, never the sweep's curtailment.
+2. test: train on train+validation for the picked epoch count and score test once, keeping
+   every test user's AP for the paired tests.
+`final_epochs` skips step 1 and trains every config that many epochs.
+
+Results are cached in the study's user attributes, one key per step and seed
+(`final/trial_0007/seed_0/converge_max60_p5_d0`, `final/trial_0007/seed_0/epochs_23`), written as
+each finishes: a second report, or one after Ctrl-C, trains only what is missing.
 The training function is injectable: tests pass a cheap fake, the CLI passes `caser_train_fn`.
 """
 from __future__ import annotations
 
+import math
+import statistics
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, TextIO
+from typing import Any, Callable, TextIO
+
+import numpy as np
 
 from caser.config import DataConfig, ModelConfig, TrainConfig, configs_from_params
 from caser.metric_names import metric_names
 from search import record
 from search.errors import StudyError
-from search.report import fmt
 from search.report.best import shown_trials
-from search.report.stats import ALPHA, compare, summarize
-from search.report.view import StudyView, short_metric
+from search.report.view import StudyView
 from search.run_dirs import trial_dir_name
 
-# (model config, train config with seed and epochs set, data config) -> {"test/map": ..., ...}
-TrainFn = Callable[[ModelConfig, TrainConfig, DataConfig], Mapping[str, float]]
+# (model config, train config with seed and epochs set, data config, protocol, stopping rule or
+# None) -> caser.train.FitResult (metrics, history, stop_reason, eval_users, user_ap are read).
+TrainFn = Callable[..., Any]
 TEST_METRICS = tuple(metric_names("test"))
 CACHE_PREFIX = "final/"
+DEFAULT_PATIENCE = 5  # when the study recorded no stopping rule of its own
+BUDGET_FACTOR = 5  # the final budget: this many times the study's ...
+MIN_FINAL_EPOCHS = 50  # ... and never fewer epochs than this
+AP_DIGITS = 6  # per-user AP as cached: differences below 1e-6 mean nothing
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """How the final evaluation trains to convergence: the budget and the stopping rule."""
+
+    max_epochs: int
+    patience: int
+    min_delta: float
+    source: str = "given"  # where the patience comes from, for the report's sentence
+
+    def tag(self) -> str:
+        return f"max{self.max_epochs}_p{self.patience}_d{self.min_delta:g}"
+
+    def describe(self, metric: str) -> str:
+        return (f"patience {self.patience} evaluations on {metric}, min improvement "
+                f"{self.min_delta:g} ({self.source}), at most {self.max_epochs} epochs")
+
+
+def convergence_rule(view: StudyView, max_epochs: int | None = None,
+                     patience: int | None = None) -> Convergence:
+    """The study's stopping rule (or the given/default patience) under a generous budget."""
+    study_patience = view.user_attrs.get(record.PATIENCE)
+    min_delta = float(view.user_attrs.get(record.MIN_DELTA) or 0.0)
+    if patience is not None:
+        chosen, source = patience, "patience from --final-patience"
+    elif study_patience is not None:
+        chosen, source = study_patience, "the study's rule"
+    else:
+        chosen, source = DEFAULT_PATIENCE, "the report's default patience: the study recorded none"
+    budget = max_epochs or max(BUDGET_FACTOR * (view.max_epochs or 0), MIN_FINAL_EPOCHS)
+    if budget < 1:
+        raise StudyError(f"--final-max-epochs must be at least 1, got {budget}")
+    if chosen < 1:
+        raise StudyError(f"--final-patience must be at least 1, got {chosen}")
+    return Convergence(int(budget), int(chosen), min_delta, source)
 
 
 @dataclass
@@ -35,38 +88,76 @@ class Candidate:
     label: str
     model_config: ModelConfig
     train_config: TrainConfig
-    epochs: int
     is_default: bool
+    budget_value: float | None = None  # the trial's value at the study's budget
+    budget_epoch: int | None = None  # and its best epoch there
+
+
+@dataclass(frozen=True)
+class Converged:
+    """One seed's run to convergence on validation."""
+
+    epoch: int  # the best validation epoch: the test run trains this many
+    value: float  # the metric there
+    epochs_run: int
+    stop_reason: str  # caser.stopping: patience or budget
+
+
+@dataclass(frozen=True)
+class Tested:
+    """One seed's test run: its metrics and every test user's AP."""
+
+    epochs: int
+    metrics: dict[str, float]
+    users: tuple[int, ...] = ()
+    user_ap: tuple[float, ...] = ()
 
 
 @dataclass
 class FinalResults:
     seeds: list[int]
     candidates: list[Candidate]
-    metrics: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # key -> per seed
+    metric: str = "val/map"
+    maximize: bool = True
+    rule: Convergence | None = None  # None: fixed epochs (`final_epochs`)
+    study_budget: int | None = None
+    converged: dict[str, list[Converged]] = field(default_factory=dict)  # key -> per seed
+    tested: dict[str, list[Tested]] = field(default_factory=dict)  # key -> per seed
     trained: int = 0
     cached: int = 0
+
+    @property
+    def metrics(self) -> dict[str, list[dict[str, float]]]:
+        """Test metrics per config key, per seed."""
+        return {k: [t.metrics for t in runs] for k, runs in self.tested.items()}
+
+    def default(self) -> Candidate:
+        return next(c for c in self.candidates if c.is_default)
+
+
+def converge_key(key: str, seed: int, rule: Convergence) -> str:
+    return f"{CACHE_PREFIX}{key}/seed_{seed}/converge_{rule.tag()}"
 
 
 def cache_key(key: str, seed: int, epochs: int) -> str:
     return f"{CACHE_PREFIX}{key}/seed_{seed}/epochs_{epochs}"
 
 
-def candidates(view: StudyView, top_k: int, final_epochs: int | None = None) -> list[Candidate]:
+def candidates(view: StudyView, top_k: int) -> list[Candidate]:
     """The top K complete trials and the default (its trial, else the defaults with `fixed`)."""
     out = []
-    fallback_epochs = view.max_epochs or TrainConfig().epochs
     for trial in shown_trials(view, top_k):
         model_config, train_config = view.configs(trial)
         is_default = view.is_default(trial)
-        epochs = final_epochs or int(trial.user_attrs.get(record.BEST_EPOCH) or fallback_epochs)
         label = f"trial {trial.number}" + (" (default)" if is_default else "")
         key = trial_dir_name(trial.number)  # the trial's name in TensorBoard too
-        out.append(Candidate(key, label, model_config, train_config, epochs, is_default))
+        best_epoch = trial.user_attrs.get(record.BEST_EPOCH)
+        out.append(Candidate(key, label, model_config, train_config, is_default, trial.value,
+                             int(best_epoch) if best_epoch is not None else None))
     if not any(c.is_default for c in out):
         model_config, train_config = configs_from_params(view.fixed)
-        epochs = final_epochs or fallback_epochs
-        out.append(Candidate("default", "defaults (not a trial)", model_config, train_config, epochs, True))
+        out.append(Candidate("default", "defaults (not a trial)", model_config, train_config,
+                             True))
     return out
 
 
@@ -78,136 +169,139 @@ def run_final(
     final_epochs: int | None = None,
     refresh: bool = False,
     progress: TextIO | None = None,
+    rule: Convergence | None = None,
 ) -> FinalResults:
     """Train what is not cached (everything with `refresh`), store it, return all results.
 
+    rule: the convergence settings (default `convergence_rule(view)`); ignored with final_epochs.
     progress: where to write a line per training (report.py passes stderr); None is silent.
     """
     if seeds < 1:
         raise StudyError(f"--final-seeds must be at least 1, got {seeds}")
     if view.study is None:
         raise StudyError("the final evaluation needs the study itself, to cache its results")
-    data = view.data_config()
-    cands = candidates(view, top_k, final_epochs)
-    results = FinalResults(seeds=list(range(seeds)), candidates=cands)
-    todo = [
-        (c, s)
-        for c in cands
-        for s in results.seeds
-        if refresh or cache_key(c.key, s, c.epochs) not in view.user_attrs
-    ]
-    done = 0
-    for cand in cands:
-        per_seed = []
-        for seed in results.seeds:
-            key = cache_key(cand.key, seed, cand.epochs)
-            if not refresh and key in view.user_attrs:
-                per_seed.append(dict(view.user_attrs[key]))
-                results.cached += 1
-                continue
-            done += 1
-            start = time.perf_counter()
-            if progress:
-                print(
-                    f"[final {done}/{len(todo)}] {cand.label}, seed {seed}, "
-                    f"{cand.epochs} epochs ...",
-                    file=progress,
-                    flush=True,
-                )
-            train_config = replace(cand.train_config, seed=seed, epochs=cand.epochs)
-            metrics = {k: float(v) for k, v in train_fn(cand.model_config, train_config, data).items()}
-            view.study.set_user_attr(key, metrics)
-            view.user_attrs[key] = metrics
-            per_seed.append(metrics)
-            results.trained += 1
-            if progress:
-                took = time.perf_counter() - start
-                print(f"    test/map {metrics.get('test/map', float('nan')):.4f} ({took:.1f} s)",
-                      file=progress, flush=True)
-        results.metrics[cand.key] = per_seed
-    return results
+    if final_epochs is None and rule is None:
+        rule = convergence_rule(view)
+    res = FinalResults(seeds=list(range(seeds)), candidates=candidates(view, top_k),
+                       metric=view.metric, maximize=view.maximize,
+                       rule=None if final_epochs is not None else rule,
+                       study_budget=view.max_epochs)
+    runner = _Runner(view, res, train_fn, refresh, progress)
+    for cand in res.candidates:
+        for seed in res.seeds:
+            epochs = final_epochs
+            if res.rule is not None:
+                conv = runner.converge(cand, seed, res.rule)
+                res.converged.setdefault(cand.key, []).append(conv)
+                epochs = conv.epoch
+            res.tested.setdefault(cand.key, []).append(runner.test(cand, seed, int(epochs)))
+    return res
+
+
+class _Runner:
+    """Runs or reads from the cache one step of one seed, and says so on `progress`."""
+
+    def __init__(self, view: StudyView, res: FinalResults, train_fn: TrainFn, refresh: bool,
+                 progress: TextIO | None) -> None:
+        self.view, self.res, self.train_fn = view, res, train_fn
+        self.refresh, self.progress = refresh, progress
+        self.data = view.data_config()
+        self.steps = len(res.candidates) * len(res.seeds) * (2 if res.rule else 1)
+        self.step = 0
+
+    def _cached(self, key: str) -> dict | None:
+        entry = self.view.user_attrs.get(key)
+        return dict(entry) if isinstance(entry, dict) and not self.refresh else None
+
+    def _store(self, key: str, value: dict) -> None:
+        self.view.study.set_user_attr(key, value)
+        self.view.user_attrs[key] = value
+        self.res.trained += 1
+
+    def _say(self, text: str) -> None:
+        if self.progress:
+            print(text, file=self.progress, flush=True)
+
+    def converge(self, cand: Candidate, seed: int, rule: Convergence) -> Converged:
+        from caser.stopping import StoppingRule  # lightning: only when something trains
+
+        self.step += 1
+        key = converge_key(cand.key, seed, rule)
+        entry = self._cached(key)
+        if entry is not None and {"epoch", "value", "epochs_run", "stop_reason"} <= set(entry):
+            self.res.cached += 1
+            return Converged(int(entry["epoch"]), float(entry["value"]), int(entry["epochs_run"]),
+                             str(entry["stop_reason"]))
+        self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: to convergence "
+                  f"on validation (patience {rule.patience}, at most {rule.max_epochs} "
+                  "epochs) ...")
+        start = time.perf_counter()
+        stopping = StoppingRule(monitor=self.res.metric, patience=rule.patience,
+                                min_delta=rule.min_delta,
+                                mode="max" if self.res.maximize else "min")
+        train_config = replace(cand.train_config, seed=seed, epochs=rule.max_epochs)
+        fit = self.train_fn(cand.model_config, train_config, self.data, protocol="validation",
+                            stopping=stopping)
+        rows = [r for r in fit.history if self.res.metric in r]
+        if not rows:
+            raise StudyError(f"{cand.label} logged no {self.res.metric} while converging")
+        sign = 1.0 if self.res.maximize else -1.0
+        best = max(rows, key=lambda r: (sign * r[self.res.metric], -r["epoch"]))
+        conv = Converged(int(best["epoch"]), float(best[self.res.metric]), len(fit.history),
+                         str(fit.stop_reason))
+        self._store(key, {"epoch": conv.epoch, "value": conv.value,
+                          "epochs_run": conv.epochs_run, "stop_reason": conv.stop_reason})
+        self._say(f"    picked epoch {conv.epoch} ({self.res.metric} {conv.value:.4f}); ran "
+                  f"{conv.epochs_run}, ended by {conv.stop_reason} "
+                  f"({time.perf_counter() - start:.1f} s)")
+        return conv
+
+    def test(self, cand: Candidate, seed: int, epochs: int) -> Tested:
+        self.step += 1
+        key = cache_key(cand.key, seed, epochs)
+        entry = self._cached(key)
+        if entry is not None and "metrics" in entry:
+            self.res.cached += 1
+            return Tested(epochs, {k: float(v) for k, v in entry["metrics"].items()},
+                          tuple(int(u) for u in entry.get("users", ())),
+                          tuple(float(a) for a in entry.get("user_ap", ())))
+        self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: train+validation "
+                  f"for {epochs} epoch{'s' if epochs != 1 else ''}, then test ...")
+        start = time.perf_counter()
+        train_config = replace(cand.train_config, seed=seed, epochs=epochs)
+        fit = self.train_fn(cand.model_config, train_config, self.data, protocol="test",
+                            stopping=None)
+        users = tuple(int(u) for u in np.asarray(fit.eval_users).tolist())
+        ap = tuple(round(float(a), AP_DIGITS) for a in np.asarray(fit.user_ap).tolist())
+        tested = Tested(epochs, {k: float(v) for k, v in fit.metrics.items()}, users, ap)
+        self._store(key, {"metrics": tested.metrics, "users": list(users), "user_ap": list(ap)})
+        took = time.perf_counter() - start
+        self._say(f"    test/map {tested.metrics.get('test/map', math.nan):.4f} ({took:.1f} s)")
+        return tested
+
+
+def reproduce_epochs(res: FinalResults, key: str) -> int | None:
+    """The converged epoch count for a config: the median over seeds of the epochs picked on
+    validation (rounded down to a picked count on an even split); None without convergence."""
+    runs = res.converged.get(key) if res.rule is not None else None
+    if not runs:
+        return None
+    return int(statistics.median_low(c.epoch for c in runs))
 
 
 def caser_train_fn() -> TrainFn:
-    """Train with `caser.train.fit(..., protocol="test")`, loading each data split once."""
+    """Train with `caser.train.fit`, loading each data split once."""
     from caser.data_module import PreparedData
     from caser.datasets import load_split
     from caser.train import fit
 
     prepared: dict[DataConfig, PreparedData] = {}  # windows and evaluation sets built once
 
-    def train_fn(model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig) -> Mapping[str, float]:
+    def train_fn(model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig,
+                 protocol: str = "test", stopping: Any = None) -> Any:
         if data_config not in prepared:
             prepared[data_config] = PreparedData(load_split(data_config))
-        return fit(model_config, train_config, prepared[data_config], protocol="test").metrics
+        return fit(model_config, train_config, prepared[data_config], protocol=protocol,
+                   stopping=stopping)
 
     return train_fn
-
-
-def final_section(res: FinalResults) -> str:
-    """Mean +/- std, 95% t-intervals per test metric, and MAP tests against the default."""
-    n = len(res.seeds)
-    present = {k for runs in res.metrics.values() for run in runs for k in run}
-    metrics = [m for m in TEST_METRICS if m in present]
-    head = (
-        f"## Final evaluation on test ({n} seed{'s' if n != 1 else ''}: "
-        f"{', '.join(map(str, res.seeds))}; trained on train+validation)"
-    )
-    # How many runs came from the cache goes to stderr, not here: the markdown must not change
-    # between a first run and a cached second one.
-    lead = (
-        "Each configuration is retrained with the same seeds for the epochs its trial chose "
-        "(best epoch, unless --final-epochs) and evaluated once on test. Per-seed results are "
-        "cached in the study's user attributes (`final/<trial>/seed_<s>/epochs_<e>`)."
-    )
-    mean_rows, ci_rows = [], []
-    for cand in res.candidates:
-        runs = res.metrics.get(cand.key, [])
-        head_cells = {"config": cand.label, "epochs": str(cand.epochs)}
-        mean_row, ci_row = dict(head_cells), dict(head_cells)
-        for m in metrics:
-            s = summarize([r[m] for r in runs if m in r])
-            std = f" ± {s.std:.4f}" if s.n > 1 else ""
-            mean_row[short_metric(m)] = f"{s.mean:.4f}{std}"
-            ci_row[short_metric(m)] = f"[{s.lo:.4f}, {s.hi:.4f}]" if s.n > 1 else "n/a"
-        mean_rows.append(mean_row)
-        ci_rows.append(ci_row)
-    parts = [head, lead, "### Mean ± std", fmt.table(mean_rows)]
-    parts += [f"### 95% confidence interval of the mean (t, {n - 1} dof)", fmt.table(ci_rows)]
-    if n < 2:
-        parts.append("One seed gives no spread: run with `--final-seeds 2` or more for intervals.")
-    parts.append(_tests(res))
-    return "\n\n".join(parts)
-
-
-def _tests(res: FinalResults) -> str:
-    default = next(c for c in res.candidates if c.is_default)
-    base = [r["test/map"] for r in res.metrics.get(default.key, [])]
-    rows = []
-    for cand in res.candidates:
-        if cand is default:
-            continue
-        runs = [r["test/map"] for r in res.metrics.get(cand.key, [])]
-        c = compare(runs, base)
-        rows.append(
-            {
-                "config": cand.label,
-                "MAP": fmt.number(summarize(runs).mean),
-                "Δ MAP vs default": f"{c.diff:+.4f}",
-                "Welch p": _p(c.welch_p),
-                "Wilcoxon p (paired)": _p(c.wilcoxon_p),
-                "note": c.note,
-            }
-        )
-    head = f"### MAP against the default ({default.label}, MAP {fmt.number(summarize(base).mean)})"
-    if not rows:
-        return f"{head}\n\nOnly the default was evaluated."
-    tail = (
-        f"p < {ALPHA} reads as a real difference at the 5% level, one test per row and no "
-        "correction for testing several configs."
-    )
-    return "\n\n".join([head, fmt.table(rows), tail])
-
-
-def _p(p: float) -> str:
-    return "n/a" if p != p else f"{p:.3g}"

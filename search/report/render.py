@@ -15,8 +15,10 @@ from search.errors import StudyError
 from search.report import DEFAULT_TOP_K
 from search.report.best import best_section
 from search.report.effects import effects_section
-from search.report.final import FinalResults, final_section
+from search.report.final import FinalResults
+from search.report.final_section import final_section
 from search.report.importance import compute_importances, importance_section
+from search.report.importance_bootstrap import bootstrap_importances
 from search.report.plots import write_plots
 from search.report.reproduce import reproduce_section
 from search.report.summary import summary_section
@@ -31,11 +33,14 @@ def render(
     link_base: Path | None = None,
     final: FinalResults | None = None,
     storage: str = "",
+    importance_bootstrap: int = 0,
 ) -> str:
     """The markdown report of a study; raises StudyError when it has no complete trial.
 
     plots_dir: where to write PNGs (none when None); links in the markdown are relative to
     link_base (the directory of the markdown file; the working directory when None).
+    importance_bootstrap: resamples of the trials for the importance intervals (0: none; each
+    costs a fANOVA fit, about a second, so the default keeps tests and quick looks fast).
     """
     view = study if isinstance(study, StudyView) else StudyView.of(study, storage)
     if top_k < 1:
@@ -46,14 +51,15 @@ def render(
         f"# Caser hyperparameter study: {view.name}",
         summary_section(view),
         best_section(view, top_k),
-        importance_section(imp),
+        importance_section(imp, bootstrap_importances(view, importance_bootstrap)
+                           if importance_bootstrap > 0 else None),
         effects_section(view),
     ]
     if final is not None:
         sections.append(final_section(final))
     if plots_dir is not None:
         sections.append(_plots_section(write_plots(view, imp, top_k, plots_dir), link_base))
-    sections.append(reproduce_section(view))
+    sections.append(reproduce_section(view, final))
     return "\n\n".join(sections) + "\n"
 
 

@@ -1,5 +1,6 @@
 """Section 7, reproduce: the exact `python -m caser.train ...` command that retrains the best
-trial on train+validation for its best epoch and evaluates it on test."""
+trial on train+validation and evaluates it on test, for the epoch count picked at convergence
+when the final evaluation ran (the study's best epoch within its budget otherwise)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -8,10 +9,13 @@ from dataclasses import replace
 from caser.arguments import command_line
 from search import record
 from search.errors import StudyError
+from search.report.convergence import rank_agreement
+from search.report.final import FinalResults, reproduce_epochs
 from search.report.view import StudyView
+from search.run_dirs import trial_dir_name
 
 
-def reproduce_section(view: StudyView) -> str:
+def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str:
     ranked = view.ranked()
     head = "## Reproduce the best trial"
     if not ranked:
@@ -21,11 +25,42 @@ def reproduce_section(view: StudyView) -> str:
         model_config, train_config = view.configs(best)
     except StudyError as exc:
         return f"{head}\n\nNo command: {exc}."
-    epochs = int(best.user_attrs.get(record.BEST_EPOCH) or train_config.epochs)
-    train_config = replace(train_config, epochs=epochs)
-    command = command_line(model_config, train_config, view.data_config(), protocol="test")
-    lead = (
-        f"Trial {best.number} ({view.metric} {best.value:.4f} at epoch {epochs}), retrained on "
-        "train+validation and evaluated on test:"
-    )
-    return "\n\n".join([head, lead, f"```bash\n{command}\n```"])
+    converged = reproduce_epochs(final, trial_dir_name(best.number)) if final is not None else None
+    budget_epoch = int(best.user_attrs.get(record.BEST_EPOCH) or train_config.epochs)
+    epochs = converged or budget_epoch
+    command = command_line(model_config, replace(train_config, epochs=epochs), view.data_config(),
+                           protocol="test")
+    if converged is not None:
+        picked = ", ".join(str(c.epoch) for c in final.converged[trial_dir_name(best.number)])
+        lead = (
+            f"Trial {best.number} ({view.metric} {best.value:.4f} at epoch {budget_epoch} of the "
+            f"study's budget), retrained on train+validation for {epochs} epochs, the median of "
+            f"the epochs picked on validation at convergence ({picked}), and evaluated on test:"
+        )
+    else:
+        lead = (
+            f"Trial {best.number} ({view.metric} {best.value:.4f} at epoch {epochs}), retrained on "
+            "train+validation and evaluated on test:"
+        )
+    parts = [head, lead, f"```bash\n{command}\n```"]
+    if final is not None:
+        parts += _converged_best(view, final, trial_dir_name(best.number))
+    if converged is None:
+        parts.append(
+            f"The epoch count is the trial's best within the study's budget "
+            f"({view.max_epochs if view.max_epochs is not None else 'not recorded'} epochs); "
+            "`report.py --final-seeds S` picks it at convergence instead."
+        )
+    return "\n\n".join(parts)
+
+
+def _converged_best(view: StudyView, final: FinalResults, best_key: str) -> list[str]:
+    """The command for the configuration that leads at convergence, when it is another one."""
+    lead = rank_agreement(final).best_converged
+    epochs = reproduce_epochs(final, lead.key) if lead is not None else None
+    if lead is None or lead.key == best_key or epochs is None:
+        return []
+    command = command_line(lead.model_config, replace(lead.train_config, epochs=epochs),
+                           view.data_config(), protocol="test")
+    return [f"At convergence {lead.label} leads instead (see the final evaluation); for "
+            f"{epochs} epochs, the median of those it picked:", f"```bash\n{command}\n```"]

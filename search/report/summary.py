@@ -1,6 +1,13 @@
-"""Section 1, the summary: what was searched, how many trials in which state, and the compute
-that pruning saved (epochs trained against max_epochs for every finished trial)."""
+"""Section 1, the summary: what was searched and how (stopping rule, budget, sampler, pruner,
+seeds), how many trials in which state, where the seconds went (training, evaluation), and the
+compute that pruning and early stopping saved against the budget of every finished trial.
+
+Studies written before a setting was recorded say "not recorded" rather than a guess.
+"""
 from __future__ import annotations
+
+from collections import Counter
+from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -16,7 +23,11 @@ STATES = (
     ("running", TrialState.RUNNING),
     ("waiting", TrialState.WAITING),
 )
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+# Trials that ran and ended, whatever the way: their seconds are spent.
+ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+# Finished, as `--trials N` counts: a failed or interrupted trial is not, and has no budget.
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+NOT_RECORDED = "not recorded"
 
 
 def data_label(data: dict) -> str:
@@ -30,8 +41,8 @@ def data_label(data: dict) -> str:
 def summary_section(view: StudyView) -> str:
     """The study at a glance, as a two-column table."""
     counts = {label: len(view.by_state(state)) for label, state in STATES}
-    finished = [t for t in view.trials if t.state in FINISHED]
-    times = [s for s in (trial_time(t) for t in finished) if s is not None]
+    ended = [t for t in view.trials if t.state in ENDED]
+    times = [s for s in (trial_time(t) for t in ended) if s is not None]
     rows: list[tuple[str, str]] = [
         ("study", view.name),
         ("storage", view.storage or "(in memory)"),
@@ -40,11 +51,14 @@ def summary_section(view: StudyView) -> str:
         ("direction", view.direction.name.lower()),
         ("fixed", ", ".join(f"{k}={fmt.param(k, v)}" for k, v in sorted(view.fixed.items()))
          or "(nothing fixed)"),
+        *setting_rows(view),
         ("trials", f"{len(view.trials)} ({', '.join(f'{n} {k}' for k, n in counts.items())})"),
         ("total trial time", fmt.seconds(sum(times)) if times else "(not recorded)"),
         ("mean trial time", fmt.seconds(sum(times) / len(times)) if times else "(not recorded)"),
+        *_seconds_rows(ended),
+        *_stop_rows(view),
     ]
-    rows += _compute_rows(view, finished)
+    rows += _compute_rows(view)
     body = fmt.table([{"": k, "value": v} for k, v in rows])
     notes = []
     if counts["running"] or counts["waiting"]:
@@ -55,28 +69,148 @@ def summary_section(view: StudyView) -> str:
     return "\n\n".join(["## Summary", body, *notes])
 
 
-def _compute_rows(view: StudyView, finished: list[FrozenTrial]) -> list[tuple[str, str]]:
+def setting_rows(view: StudyView) -> list[tuple[str, str]]:
+    """How the study searched: stopping rule, budget, sampler, pruner, seeds."""
+    return [
+        ("stopping rule", stopping_label(view)),
+        ("budget", f"{view.max_epochs} epochs per trial" if view.max_epochs is not None
+         else NOT_RECORDED),
+        ("sampler", component_label(view.user_attrs.get(record.SAMPLER), "args")),
+        ("pruner", component_label(view.user_attrs.get(record.PRUNER), "options")),
+        ("seeds", seeds_label(view)),
+    ]
+
+
+def stopping_label(view: StudyView) -> str:
+    """The early-stopping rule as recorded; a study from before it was recorded says so."""
+    attrs = view.user_attrs
+    if record.PATIENCE not in attrs:
+        return NOT_RECORDED
+    patience = attrs[record.PATIENCE]
+    if patience is None:
+        return "none: every trial trains its whole budget unless pruned"
+    delta = attrs.get(record.MIN_DELTA)
+    delta_text = f"min improvement {delta:g}" if isinstance(delta, (int, float)) else \
+        f"min improvement {NOT_RECORDED}"
+    return f"patience {patience} evaluations on {view.metric} ({delta_text})"
+
+
+def component_label(stored: Any, args_key: str) -> str:
+    """`{"name": "TPESampler", "args": {"seed": 0}}` -> `TPESampler (seed=0)`."""
+    if stored is None:
+        return NOT_RECORDED
+    if not isinstance(stored, dict):
+        return str(stored)
+    name = str(stored.get("name", "?"))
+    args = stored.get(args_key)
+    if isinstance(args, dict) and args:
+        return f"{name} ({', '.join(f'{k}={_arg(v)}' for k, v in sorted(args.items()))})"
+    if args:
+        return f"{name} ({args})"
+    return name
+
+
+def _arg(value: Any) -> str:
+    return fmt.number(value, 6) if isinstance(value, float) else str(value)
+
+
+def seeds_label(view: StudyView) -> str:
+    """The study's seed, and the trials' own seeds where any differs from it."""
+    study_seed = view.user_attrs.get(record.SEED)
+    head = f"study {study_seed}" if study_seed is not None else f"study {NOT_RECORDED}"
+    trial_seeds = Counter(t.user_attrs[record.SEED] for t in view.trials
+                          if record.SEED in t.user_attrs)
+    if not trial_seeds or set(trial_seeds) == {study_seed}:
+        return head
+    per = ", ".join(f"{s} ({n} trial{'s' if n != 1 else ''})"
+                    for s, n in sorted(trial_seeds.items()))
+    return f"{head}; trials trained with {per}"
+
+
+def _seconds_rows(ended: list[FrozenTrial]) -> list[tuple[str, str]]:
+    # train_time_s held training + evaluation until eval_time_s was recorded beside it, so only
+    # trials with both split the seconds.
+    split = [t for t in ended if record.EVAL_TIME_S in t.user_attrs]
+    if not split:
+        return [("training time", NOT_RECORDED), ("evaluation time", NOT_RECORDED)]
+    train = sum(float(t.user_attrs.get(record.TRAIN_TIME_S) or 0.0) for t in split)
+    evaluate = sum(float(t.user_attrs[record.EVAL_TIME_S] or 0.0) for t in split)
+    total = train + evaluate
+    share = f"; {fmt.percent(evaluate / total)} of the two" if total else ""
+    of = "" if len(split) == len(ended) else f", {len(split)} of {len(ended)} trials recorded it"
+    return [("training time", f"{fmt.seconds(train)}{of}"),
+            ("evaluation time", f"{fmt.seconds(evaluate)}{share}{of}")]
+
+
+def _stop_rows(view: StudyView) -> list[tuple[str, str]]:
+    """Why the finished trials that trained ended, when the sweep recorded it."""
+    trained = [t for t in view.trials if t.state in FINISHED and not record.is_infeasible(t)]
+    reasons = Counter(t.user_attrs.get(record.STOP_REASON) for t in trained)
+    if not any(reasons):
+        return [("why trials ended", NOT_RECORDED)]
+    shown = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(), key=lambda kv: str(kv[0]))
+                      if r is not None)
+    if reasons.get(None):
+        shown += f", {NOT_RECORDED} {reasons[None]}"
+    return [("why trials ended", shown)]
+
+
+def _compute_rows(view: StudyView) -> list[tuple[str, str]]:
     # A retry's curve holds the epochs its dead original trained, so the original is left out:
     # one configuration, one budget.
     retried = view.retried()
-    resumed = sum(t.number in retried for t in finished)
-    finished = [t for t in finished if t.number not in retried]
+    resumed = sum(t.number in retried for t in view.trials if t.state in ENDED)
+    live = [t for t in view.trials if t.state in ENDED and t.number not in retried]
     # A trial pruned as infeasible never trains: it spends no budget, and saves none by pruning.
-    infeasible = [t for t in finished if record.is_infeasible(t)]
-    finished = [t for t in finished if t not in infeasible]
+    infeasible = [t for t in live if record.is_infeasible(t)]
+    # A failed or interrupted trial is not finished: its epochs are spent, but its unused
+    # budget is nobody's saving (issue 16, defect 4).
+    failed = [t for t in live if t.state == TrialState.FAIL]
+    finished = [t for t in live if t.state in FINISHED and t not in infeasible]
     trained = sum(epochs_run(t) for t in finished)
+    rows: list[tuple[str, str]] = []
     if view.max_epochs is None:
-        return [("epochs trained", f"{trained} (no max_epochs recorded, so no budget to compare)")]
-    budget = view.max_epochs * len(finished)
-    rows = [
-        (
+        rows.append(("epochs trained",
+                     f"{trained} (no max_epochs recorded, so no budget to compare)"))
+    else:
+        budget = view.max_epochs * len(finished)
+        rows.append((
             "epochs trained",
             f"{trained} of {budget} ({view.max_epochs} x {len(finished)} finished trials"
             + (f"; the {resumed} whose worker died count in their retries)" if resumed else ")"),
-        ),
-    ]
+        ))
     if infeasible:
-        rows.append(("infeasible trials", f"{len(infeasible)} (pruned before training, not counted above)"))
-    if budget:
-        rows.append(("compute saved by pruning", fmt.percent(1 - trained / budget)))
+        rows.append(("infeasible trials",
+                     f"{len(infeasible)} (pruned before training, not counted above)"))
+    if failed:
+        rows.append(("failed trials", _failed_label(failed)))
+    if view.max_epochs is None or not finished:
+        return rows
+    budget = view.max_epochs * len(finished)
+    unused = {"pruning": 0, "early stopping": 0}
+    for t in finished:
+        left = max(0, view.max_epochs - epochs_run(t))
+        pruned = t.state == TrialState.PRUNED or t.user_attrs.get(record.STOP_REASON) == "pruned"
+        # A complete trial ends before its budget only by the stopping rule.
+        unused["pruning" if pruned else "early stopping"] += left
+    rows.append(("compute saved by pruning", fmt.percent(unused["pruning"] / budget)))
+    if unused["early stopping"] or view.user_attrs.get(record.PATIENCE) is not None:
+        rows.append(("compute saved by early stopping",
+                     fmt.percent(unused["early stopping"] / budget)))
     return rows
+
+
+def _failed_label(failed: list[FrozenTrial]) -> str:
+    """`2 (1 interrupted (Ctrl-C), 1 diverged; 3 epochs trained, not counted above)`."""
+    reasons = Counter(_reason_kind(t) for t in failed)
+    epochs = sum(epochs_run(t) for t in failed)
+    kinds = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+    return (f"{len(failed)} ({kinds}; {epochs} epoch{'s' if epochs != 1 else ''} trained, "
+            "not counted above)")
+
+
+def _reason_kind(trial: FrozenTrial) -> str:
+    reason = trial.user_attrs.get(record.REASON) or trial.user_attrs.get(record.STOP_REASON)
+    if not reason:
+        return "no reason recorded"
+    return str(reason) if reason == record.INTERRUPTED else str(reason).split(":", 1)[0]

@@ -54,7 +54,8 @@ def test_help_explains_every_flag(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--study", "--storage", "--out", "--plots", "--no-plots", "--top",
-                 "--final-seeds", "--final-epochs", "--refresh"):
+                 "--final-seeds", "--final-epochs", "--final-max-epochs", "--final-patience",
+                 "--importance-bootstrap", "--refresh"):
         assert flag in text
 
 
@@ -68,7 +69,7 @@ def test_out_writes_markdown_and_plots_beside_it(tmp_path, capsys):
     make_study(tmp_path, name="demo", n=12)
     out = tmp_path / "reports" / "REPORT.md"
     code = report.main(["--study", "demo", "--storage", storage(tmp_path), "--out", str(out),
-                        "--top", "2"])
+                        "--top", "2", "--importance-bootstrap", "0"])
     assert code == 0 and capsys.readouterr().out == ""
     text = out.read_text()
     for png in ("history", "importances", "curves", "slice"):
@@ -78,10 +79,11 @@ def test_out_writes_markdown_and_plots_beside_it(tmp_path, capsys):
 
 def test_stdout_without_plots_and_twice_the_same(tmp_path, capsys):
     make_study(tmp_path, name="demo", n=12)
-    args = ["--study", "demo", "--storage", storage(tmp_path)]
+    args = ["--study", "demo", "--storage", storage(tmp_path), "--importance-bootstrap", "2"]
     assert report.main(args) == 0
     first = capsys.readouterr().out
     assert first.startswith("# Caser hyperparameter study: demo") and "## Plots" not in first
+    assert "over 2 bootstrap resamples" in first  # the intervals are seeded: same both times
     assert report.main(args) == 0
     assert capsys.readouterr().out == first
 

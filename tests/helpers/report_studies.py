@@ -138,15 +138,66 @@ def make_study(
 
 
 class FakeTrain:
-    """The final evaluation's train function, without training: counts calls, and the metrics
-    depend on lr and seed only, so runs are reproducible."""
+    """The final evaluation's train function, without training: counts calls, and its numbers
+    depend on lr, epochs and seed only, so runs are reproducible.
 
-    def __init__(self) -> None:
+    Validation (converging): the metric rises towards a plateau and then slowly falls, `curve(lr)`
+    giving (plateau, epochs to get most of the way there); the stopping rule is applied epoch by epoch as
+    Lightning's EarlyStopping would. Test: every test metric and each of `users` users' AP
+    follow the curve at the epochs trained, plus per-user noise that depends on the seed only
+    (the same users are easy or hard under every config, so runs pair up).
+    """
+
+    def __init__(self, curve: Callable[[float], tuple[float, float]] | None = None,
+                 users: int = 40) -> None:
         self.calls: list[tuple[float, int, int]] = []
+        self.protocols: list[str] = []
+        self.curve = curve or (lambda lr: (0.1 + 0.01 * math.log10(lr), 3.0))
+        self.users = users
 
-    def __call__(self, model_config, train_config, data_config):
+    def value(self, lr: float, seed: int, epoch: int) -> float:
+        plateau, speed = self.curve(lr)
+        # Rises, peaks near epoch 3 x speed, then slowly overfits.
+        return plateau * (1 - math.exp(-epoch / speed) - epoch / (20 * speed)) + 0.001 * seed
+
+    def __call__(self, model_config, train_config, data_config, protocol="test", stopping=None):
+        import numpy as np
+
+        from caser.train import FitResult
         from search.report.final import TEST_METRICS
 
-        self.calls.append((train_config.lr, train_config.seed, train_config.epochs))
-        base = 0.1 + 0.01 * math.log10(train_config.lr) + 0.001 * train_config.seed
-        return {m: base * (1 + i / 10) for i, m in enumerate(TEST_METRICS)}
+        lr, seed = train_config.lr, train_config.seed
+        self.calls.append((lr, seed, train_config.epochs))
+        self.protocols.append(protocol)
+        if protocol == "validation":
+            history, best, waited, reason = [], -math.inf, 0, "budget"
+            for epoch in range(1, train_config.epochs + 1):
+                v = self.value(lr, seed, epoch)
+                history.append({"epoch": epoch, "train/loss": 1.0 / epoch, "val/map": v})
+                if stopping is not None and stopping.patience is not None:
+                    if v > best + stopping.min_delta:
+                        best, waited = v, 0
+                    else:
+                        waited += 1
+                        if waited >= stopping.patience:
+                            reason = "patience"
+                            break
+            return FitResult(metrics={"val/map": history[-1]["val/map"]}, history=history,
+                             stop_reason=reason)
+        base = self.value(lr, seed, train_config.epochs)
+        noise = np.random.default_rng(seed).normal(0.0, 0.02, self.users)
+        ap = np.clip(base + noise + 0.05 * np.sin(np.arange(self.users)), 0.0, 1.0)
+        return FitResult(metrics={m: base * (1 + i / 10) for i, m in enumerate(TEST_METRICS)},
+                         eval_users=np.arange(100, 100 + self.users), user_ap=ap,
+                         stop_reason="budget")
+
+
+def record_settings(study: optuna.Study, patience: int | None = 3, seed: int = 0) -> None:
+    """The study attributes a sweep with stopping rules records (older studies lack them)."""
+    study.set_user_attr("patience", patience)
+    study.set_user_attr("min_delta", 0.001)
+    study.set_user_attr("seed", seed)
+    study.set_user_attr("sampler", {"name": "tpe", "args": {"seed": seed, "multivariate": True}})
+    study.set_user_attr("pruner", {"name": "hyperband",
+                                   "options": {"min_resource": 1, "max_resource": MAX_EPOCHS,
+                                               "reduction_factor": 3}})

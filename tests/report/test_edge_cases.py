@@ -14,6 +14,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState, create_trial
 
 import report
+from search import record
 from search.report.best import shown_trials
 from search.report.final import candidates
 from search.report.importance import compute_importances, importance_section, top_quantile_count
@@ -63,7 +64,9 @@ def test_compute_counts_a_retried_configuration_once(tmp_path):
     summary = re.sub(r" +", " ", summary_section(StudyView.of(retried_default_study(tmp_path))))
     # 6 epochs (2 before the worker died, 4 after) and 3, against 2 x 6: nothing double-counted.
     assert "| epochs trained | 9 of 12 (6 x 2 finished trials; the 1 whose worker died" in summary
-    assert "| compute saved by pruning | 25.0% |" in summary
+    # The 3-epoch trial is complete: only the stopping rule ends a complete trial early.
+    assert "| compute saved by pruning | 0.0% |" in summary
+    assert "| compute saved by early stopping | 25.0% |" in summary
 
 
 def test_reproduce_command_trains_with_the_study_seed(tmp_path):
@@ -109,7 +112,7 @@ def test_another_programs_parameters_get_no_command_and_no_traceback(tmp_path, c
     study = make_study(tmp_path, n=4, extra_states=False)
     study.add_trial(create_trial(value=1.0, params={"momentum": 0.9},
                                  distributions={"momentum": FloatDistribution(0.0, 1.0)}))
-    assert report.main(["--study", "demo", "--storage", storage(tmp_path)]) == 0
+    assert report.main(["--study", "demo", "--storage", storage(tmp_path), "--importance-bootstrap", "0"]) == 0
     out = capsys.readouterr().out
     assert "No command: trial 5 is not a Caser configuration: unknown parameter(s): momentum" in out
 
@@ -140,3 +143,30 @@ def test_a_study_stored_before_the_rename_keeps_its_holdout(tmp_path):
     markdown = render(view)
     assert "| data | synthetic (split=loo, seed=0) |" in re.sub(r" +", " ", markdown)  # as stored
     assert "--holdout loo" in re.search(r"```bash\n(.*)\n```", markdown).group(1)
+
+
+def interrupted_study(tmp_path) -> optuna.Study:
+    """Issue 16, defect 4: three trials ran their whole 2-epoch budget; Ctrl-C stopped a fourth
+    after one epoch, which Optuna stores as FAIL with the sweep's `interrupted` reason."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="ctrlc", storage=rdb(tmp_path, "ctrlc"), direction="maximize")
+    for key, value in {"metric": "val/map", "max_epochs": 2, "fixed": {}, "data": {"spec": "synthetic"}}.items():
+        study.set_user_attr(key, value)
+    rng = random.Random(0)
+    for i in range(3):
+        v = 0.05 + 0.01 * i
+        study.add_trial(create_trial(value=v, params=sample(rng), distributions=SPACE,
+                                     user_attrs=attrs(v, 2, i), intermediate_values=curve(v, 2)))
+    study.add_trial(create_trial(state=TrialState.FAIL, params=sample(rng), distributions=SPACE,
+                                 user_attrs={"reason": record.INTERRUPTED},
+                                 intermediate_values={0: 0.01}))
+    return study
+
+
+def test_a_ctrl_c_trial_is_not_finished_and_saves_nothing_by_pruning(tmp_path):
+    summary = re.sub(r" +", " ", summary_section(StudyView.of(interrupted_study(tmp_path))))
+    assert "| trials | 4 (3 complete, 0 pruned, 1 failed" in summary
+    # Nothing was pruned: the interrupted trial's unused epoch is not pruning's saving.
+    assert "| epochs trained | 6 of 6 (2 x 3 finished trials) |" in summary
+    assert "| compute saved by pruning | 0.0% |" in summary
+    assert "| failed trials | 1 (1 interrupted (Ctrl-C); 1 epoch trained, not counted above) |" in summary

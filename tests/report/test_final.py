@@ -1,6 +1,7 @@
-"""The final evaluation: paired seeds, the cache in the study's user attributes (a second run
-trains nothing, --refresh retrains), and the statistics, with an injected cheap train function;
-plus one real run of caser.train.fit on tiny synthetic data."""
+"""The final evaluation: every config (the default too) converges on validation under one
+stopping rule and budget, then trains on train+validation for the picked epochs and scores
+test once; paired seeds; the cache in the study's user attributes (a second run trains nothing,
+--refresh retrains); the statistics; and one real run of caser.train.fit on tiny data."""
 from __future__ import annotations
 
 import math
@@ -13,11 +14,16 @@ import pytest
 from scipy import stats as sps
 
 import report
-from search.report.final import TEST_METRICS, cache_key, final_section, run_final
+from search.report.final import (TEST_METRICS, Convergence, cache_key, converge_key,
+                                 convergence_rule, run_final)
+from search.report.final_section import final_section
 from search.report.stats import compare, min_wilcoxon_p, summarize
 from search.report.view import StudyView
 
-from tests.helpers.report_studies import DEFAULTS, FakeTrain, default_value, make_study, storage
+from tests.helpers.report_studies import (DEFAULTS, FakeTrain, default_value, make_study,
+                                          record_settings, storage)
+
+RULE = Convergence(max_epochs=30, patience=2, min_delta=0.0)
 
 
 def default_last(params, rng):
@@ -30,67 +36,118 @@ def reload(study: optuna.Study) -> StudyView:
     return StudyView.of(optuna.load_study(study_name=study.study_name, storage=study._storage))
 
 
-def test_every_config_trains_on_the_same_seeds_for_its_best_epoch(tmp_path):
+def test_every_config_converges_then_tests_on_the_same_seeds(tmp_path):
     study = make_study(tmp_path, n=12, value=default_last)
-    view = StudyView.of(study)
     fake = FakeTrain()
-    res = run_final(view, top_k=2, seeds=3, train_fn=fake, progress=None)
-    shown = [c.key for c in res.candidates]
-    assert len(shown) == 3 and res.candidates[-1].is_default  # default trial outside the top 2
-    assert len(fake.calls) == 9 and res.trained == 9 and res.cached == 0
+    res = run_final(StudyView.of(study), top_k=2, seeds=3, train_fn=fake, rule=RULE)
+    assert len(res.candidates) == 3 and res.candidates[-1].is_default  # outside the top 2
+    assert len(fake.calls) == 18 and res.trained == 18 and res.cached == 0
+    # Each (config, seed): a validation run with the whole final budget, the default included
+    # (never the study's 10 epochs), then a test run for the epoch it picked.
+    assert fake.protocols == ["validation", "test"] * 9
+    for (lr, seed, budget), (lr2, seed2, epochs) in zip(fake.calls[::2], fake.calls[1::2]):
+        assert budget == 30 and (lr, seed) == (lr2, seed2)
+        history = [fake.value(lr, seed, e) for e in range(1, budget + 1)]
+        assert epochs == 1 + int(np.argmax(history[:epochs + RULE.patience]))
+    for cand in res.candidates:
+        assert [t.epochs for t in res.tested[cand.key]] == [c.epoch for c in res.converged[cand.key]]
     seeds_by_config: dict[float, set[int]] = {}
-    for lr, seed, epochs in fake.calls:
+    for lr, seed, _ in fake.calls:
         seeds_by_config.setdefault(lr, set()).add(seed)
-        assert epochs == 9  # every hand-made trial has best_epoch 9
     assert all(s == {0, 1, 2} for s in seeds_by_config.values())
+
+
+def test_the_stopping_rule_ends_a_run_and_the_budget_ends_a_slow_one(tmp_path):
+    study = make_study(tmp_path, n=4, value=default_last, extra_states=False)
+    # lr 1e-3 (the default) learns slowly: 30 epochs are not enough for patience to fire.
+    fake = FakeTrain(curve=lambda lr: (0.2, 400.0) if lr == 1e-3 else (0.1, 2.0))
+    res = run_final(StudyView.of(study), top_k=1, seeds=1, train_fn=fake, rule=RULE)
+    best, default = res.candidates[0], res.default()
+    assert res.converged[best.key][0].stop_reason == "patience"
+    assert res.converged[default.key][0].stop_reason == "budget"
+    assert res.converged[default.key][0].epoch == 30
+    assert "Still improving at 30 epochs" in final_section(res)
 
 
 def test_second_run_trains_nothing_and_refresh_retrains(tmp_path):
     study = make_study(tmp_path, n=12, value=default_last)
-    first = FakeTrain()
-    res1 = run_final(StudyView.of(study), top_k=2, seeds=2, train_fn=first, progress=None)
-    key = cache_key(res1.candidates[0].key, 1, 9)
-    assert re.fullmatch(r"final/trial_\d{4}/seed_1/epochs_9", key)
-    assert set(study.user_attrs[key]) == set(TEST_METRICS)
+    res1 = run_final(StudyView.of(study), top_k=2, seeds=2, train_fn=FakeTrain(), rule=RULE)
+    conv = res1.converged[res1.candidates[0].key][1]
+    key = converge_key(res1.candidates[0].key, 1, RULE)
+    assert re.fullmatch(r"final/trial_\d{4}/seed_1/converge_max30_p2_d0", key)
+    assert study.user_attrs[key]["epoch"] == conv.epoch
+    test_key = cache_key(res1.candidates[0].key, 1, conv.epoch)
+    assert set(study.user_attrs[test_key]["metrics"]) == set(TEST_METRICS)
+    assert len(study.user_attrs[test_key]["user_ap"]) == 40
 
     second = FakeTrain()
-    res2 = run_final(reload(study), top_k=2, seeds=2, train_fn=second, progress=None)
-    assert second.calls == [] and res2.cached == 6 and res2.metrics == res1.metrics
+    res2 = run_final(reload(study), top_k=2, seeds=2, train_fn=second, rule=RULE)
+    assert second.calls == [] and res2.cached == 12 and res2.metrics == res1.metrics
     assert final_section(res2) == final_section(res1)  # the cache changes nothing shown
 
     third = FakeTrain()
-    run_final(reload(study), top_k=2, seeds=2, train_fn=third, refresh=True, progress=None)
-    assert len(third.calls) == 6
+    run_final(reload(study), top_k=2, seeds=2, train_fn=third, refresh=True, rule=RULE)
+    assert len(third.calls) == 12
 
-    # A third seed or another epoch count is new work; the cached ones are reused.
+    # A third seed, or another rule, is new work; the cached ones are reused.
     fourth = FakeTrain()
-    run_final(reload(study), top_k=2, seeds=3, train_fn=fourth, progress=None)
-    assert sorted({s for _, s, _ in fourth.calls}) == [2] and len(fourth.calls) == 3
+    run_final(reload(study), top_k=2, seeds=3, train_fn=fourth, rule=RULE)
+    assert sorted({s for _, s, _ in fourth.calls}) == [2] and len(fourth.calls) == 6
     fifth = FakeTrain()
-    run_final(reload(study), top_k=2, seeds=1, final_epochs=4, train_fn=fifth, progress=None)
-    assert [e for _, _, e in fifth.calls] == [4, 4, 4]
+    run_final(reload(study), top_k=2, seeds=1, train_fn=fifth,
+              rule=Convergence(max_epochs=31, patience=2, min_delta=0.0))
+    assert fifth.protocols == ["validation"] * 3  # same picks: the test runs are cached
+    sixth = FakeTrain()
+    run_final(reload(study), top_k=2, seeds=1, final_epochs=4, train_fn=sixth)
+    assert [e for _, _, e in sixth.calls] == [4, 4, 4] and set(sixth.protocols) == {"test"}
+
+
+def test_the_rule_comes_from_the_study_and_the_budget_from_its_budget(tmp_path):
+    study = make_study(tmp_path, n=2)
+    view = StudyView.of(study)
+    rule = convergence_rule(view)
+    assert (rule.max_epochs, rule.patience, rule.min_delta) == (50, 5, 0.0)
+    assert "the study recorded none" in rule.source
+    record_settings(study, patience=3)
+    view = StudyView.of(study)
+    study.set_user_attr("max_epochs", 40)
+    rule = convergence_rule(StudyView.of(study))
+    assert (rule.max_epochs, rule.patience, rule.min_delta, rule.source) == (200, 3, 0.001, "the study's rule")
+    assert convergence_rule(view, max_epochs=7, patience=9).tag() == "max7_p9_d0.001"
 
 
 def test_cli_final_evaluation_caches_between_runs(tmp_path, capsys):
     make_study(tmp_path, n=12, value=default_last)
-    args = ["--study", "demo", "--storage", storage(tmp_path), "--top", "2", "--final-seeds", "2"]
+    args = ["--study", "demo", "--storage", storage(tmp_path), "--top", "2", "--final-seeds", "2",
+            "--final-max-epochs", "20", "--final-patience", "2", "--importance-bootstrap", "0"]
     fake = FakeTrain()
     assert report.main(args, train_fn=fake) == 0
     out = capsys.readouterr()
-    assert len(fake.calls) == 6 and "[final 6/6]" in out.err
-    assert "## Final evaluation on test (2 seeds: 0, 1" in out.out
+    assert len(fake.calls) == 12 and "[final 12/12]" in out.err and "to convergence" in out.err
+    assert "## Final evaluation on test, at convergence (2 seeds: 0, 1" in out.out
+    assert "patience 2 evaluations on val/map, min improvement 0 (patience from --final-patience)" in out.out
     again = FakeTrain()
     assert report.main(args, train_fn=again) == 0
     second = capsys.readouterr()
-    assert again.calls == [] and "0 runs trained, 6 cached" in second.err
+    assert again.calls == [] and "0 runs trained, 12 cached" in second.err
     assert second.out == out.out  # same markdown from the cache
     refreshed = FakeTrain()
-    assert report.main(args + ["--refresh"], train_fn=refreshed) == 0 and len(refreshed.calls) == 6
+    assert report.main(args + ["--refresh"], train_fn=refreshed) == 0 and len(refreshed.calls) == 12
+
+
+def test_final_flags_without_final_seeds_or_below_one_are_refused(tmp_path, capsys):
+    make_study(tmp_path, n=3)
+    base = ["--study", "demo", "--storage", storage(tmp_path)]
+    assert report.main(base + ["--final-max-epochs", "9"]) == 2
+    assert "only apply with --final-seeds" in capsys.readouterr().err
+    fake = FakeTrain()
+    assert report.main(base + ["--final-seeds", "1", "--final-patience", "0"], train_fn=fake) == 2
+    assert "--final-patience must be at least 1, got 0" in capsys.readouterr().err and not fake.calls
 
 
 def test_final_tables_hold_mean_std_interval_and_tests_against_the_default(tmp_path):
     study = make_study(tmp_path, n=12, value=default_last)
-    res = run_final(StudyView.of(study), top_k=2, seeds=3, train_fn=FakeTrain(), progress=None)
+    res = run_final(StudyView.of(study), top_k=2, seeds=3, train_fn=FakeTrain(), rule=RULE)
     text = final_section(res)
     best = res.candidates[0]
     maps = [r["test/map"] for r in res.metrics[best.key]]
@@ -104,11 +161,12 @@ def test_final_tables_hold_mean_std_interval_and_tests_against_the_default(tmp_p
 
 def test_without_a_default_trial_the_defaults_are_trained_under_their_own_key(tmp_path):
     study = make_study(tmp_path, n=6, default=False)
-    fake = FakeTrain()
-    res = run_final(StudyView.of(study), top_k=1, seeds=1, train_fn=fake, progress=None)
+    res = run_final(StudyView.of(study), top_k=1, seeds=1, train_fn=FakeTrain(), rule=RULE)
     assert [c.key for c in res.candidates][-1] == "default"
-    assert cache_key("default", 0, 10) in study.user_attrs  # max_epochs when no trial chose
-    assert "Welch needs at least 2 seeds" in final_section(res)
+    assert converge_key("default", 0, RULE) in study.user_attrs
+    text = final_section(res)
+    assert "Welch needs at least 2 seeds" in text
+    assert re.search(r"\| defaults \(not a trial\) +\| n/a ", text)  # no value at the budget
 
 
 def test_t_interval_matches_the_textbook_formula():
@@ -138,12 +196,16 @@ def test_caser_fit_end_to_end_on_tiny_synthetic_data(tmp_path):
     study = make_study(tmp_path, n=3, value=default_last, extra_states=False)
     study.set_user_attr("data", {"spec": "synthetic:users=60,items=100,interactions=900"})
     start = time.perf_counter()
-    res = run_final(StudyView.of(study), top_k=1, seeds=2, final_epochs=1,
-                    train_fn=caser_train_fn(), progress=None)
+    res = run_final(StudyView.of(study), top_k=1, seeds=2, train_fn=caser_train_fn(),
+                    rule=Convergence(max_epochs=2, patience=1, min_delta=0.0))
     took = time.perf_counter() - start
-    assert res.trained == 4  # the best trial and the default, 2 seeds each
-    for runs in res.metrics.values():
-        for run in runs:
-            assert 0.0 <= run["test/map"] <= 1.0 and set(TEST_METRICS) <= set(run)
-    assert "MAP against the default" in final_section(res)
-    print(f"4 real trainings took {took:.1f} s")
+    assert res.trained == 8  # the best trial and the default, 2 seeds, converge + test each
+    for key, runs in res.tested.items():
+        for conv, run in zip(res.converged[key], runs):
+            assert 1 <= conv.epoch <= 2 and conv.stop_reason in ("patience", "budget")
+            assert run.epochs == conv.epoch
+            assert 0.0 <= run.metrics["test/map"] <= 1.0 and set(TEST_METRICS) <= set(run.metrics)
+            assert len(run.users) == len(run.user_ap) > 0
+    text = final_section(res)
+    assert "Per-user paired tests against the default" in text and "Holm p" in text
+    print(f"8 real trainings took {took:.1f} s")

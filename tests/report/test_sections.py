@@ -63,7 +63,7 @@ def test_render_is_deterministic(study, markdown):
 
 def test_summary_counts_states_and_the_compute_pruning_saved(study, markdown):
     view = StudyView.of(study)
-    finished = [t for t in view.trials if t.state.is_finished()]
+    finished = view.by_state(TrialState.COMPLETE) + view.by_state(TrialState.PRUNED)
     trained = sum(t.user_attrs.get("epochs_run", len(t.intermediate_values)) for t in finished)
     saved = 1 - trained / (10 * len(finished))
     n_complete = len(view.by_state(TrialState.COMPLETE))
@@ -73,6 +73,8 @@ def test_summary_counts_states_and_the_compute_pruning_saved(study, markdown):
     assert f"{trained} of {10 * len(finished)}" in markdown
     assert f"| compute saved by pruning | {100 * saved:.1f}%" in re.sub(r" +", " ", markdown)
     assert "still going: 1 running and 1 waiting" in markdown
+    # The failed trial is not finished: no budget, no saving (issue 16, defect 4).
+    assert "| failed trials | 1 (1 CUDA OOM; 0 epochs trained, not counted above) |" in re.sub(r" +", " ", markdown)
 
 
 def test_storage_password_is_never_printed(study):
