@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_accelerator(options.accelerator)
         started = time.perf_counter()
         data = prepare_data(spec)
-        check_space_fits(spec, data.max_window)
+        check_space_fits(spec, data)
         study = open_study(spec, url, options)
         # Only now, so that a refused input prints one line: its error.
         say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "

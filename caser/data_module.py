@@ -42,13 +42,6 @@ class PreparedData:
     def num_items(self) -> int:
         return self.split.train.num_items
 
-    @cached_property
-    def max_window(self) -> int:
-        """The longest sensible window L + T: the median training sequence (at least 2); a
-        longer window is mostly padding."""
-        lengths = self.split.train.lengths
-        return max(int(np.median(lengths[lengths > 0])), 2)
-
     def _cached(self, key: tuple, build: Callable[[], object]) -> object:
         if key in self._cache:
             self._cache.move_to_end(key)

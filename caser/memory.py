@@ -68,10 +68,13 @@ class MemoryEstimate:
         return f"L={m.L}, T={m.T}, d={m.d}, nv={m.nv}, nh={m.nh}, batch_size={t.batch_size}"
 
     def refusal(self, available: int, name: Callable[[str], str] = lambda f: "--" + f.replace("_", "-")) -> str:
-        """One line: what is needed, what is there, and the settings to lower (as `name` writes
-        a field: a flag by default, `space.L` for a study)."""
+        """One line: the configuration, what it needs, what is there, and the settings to lower
+        (as `name` writes a field: a flag by default, `space.L` for a study)."""
+        return f"{self.describe()} {self.shortfall(available, name)}"
+
+    def shortfall(self, available: int, name: Callable[[str], str]) -> str:
         remedies = " or ".join(name(field) for field in REMEDIES[self.largest])
-        return (f"{self.describe()} needs about {_gb(self.total)} of memory ({self.largest} "
+        return (f"needs about {_gb(self.total)} of memory ({self.largest} "
                 f"{_gb(self.parts[self.largest])}), {_gb(available)} available: lower {remedies}")
 
 

@@ -142,5 +142,12 @@ def default_params(spec: StudySpec) -> dict[str, Any]:
     return {name: defaults[name] for name, dim in spec.space.items() if dim.contains(defaults[name])}
 
 
+def counts_toward_target(trial: optuna.trial.FrozenTrial) -> bool:
+    """A finished trial (complete or pruned) that trained: an infeasible one never counts
+    toward `--trials N`, so that a space with infeasible corners still trains N trials."""
+    return trial.state in FINISHED and not record.is_infeasible(trial)
+
+
 def count_finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """The finished trials that count toward `--trials N` (`counts_toward_target`)."""
+    return sum(map(counts_toward_target, study.get_trials(deepcopy=False, states=FINISHED)))
