@@ -76,6 +76,11 @@ class TrainConfig:
 
 
 FILTER_FIELDS = ("min_user_interactions", "min_item_interactions")  # a dataset's preset sets them
+# The formats `caser.readers` reads ("auto" looks at the file); here, so that a config with a
+# format no reader knows is refused when it is built, whatever the data (synthetic included).
+DATA_FORMATS = (
+    "auto", "triplets", "quadruplets", "movielens", "ratings-dat", "pairs", "santander", "gowalla",
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.format not in DATA_FORMATS:
+            raise ValueError(f"unknown format {self.format!r}; choose from {', '.join(DATA_FORMATS)}")
         if self.holdout not in ("ratio", "loo"):
             raise ValueError(f"holdout must be 'ratio' or 'loo', got {self.holdout!r}")
         if not (0 < self.train_frac <= 1 and 0 <= self.val_frac and self.train_frac + self.val_frac <= 1):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import lightning.pytorch as pl

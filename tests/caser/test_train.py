@@ -50,3 +50,13 @@ def test_fit_keeps_each_users_average_precision_and_splits_epoch_time():
     for row in result.history:
         assert row["eval_time_s"] > 0 and row["train_time_s"] > 0
         assert abs(row["train_time_s"] + row["eval_time_s"] - row["time_s"]) < 1e-9
+
+
+def test_an_unknown_format_is_refused_even_for_synthetic_data(capsys):
+    """Issue 16 defect 16: `--format xyz` on synthetic data trained as if it were not there."""
+    with pytest.raises(ValueError, match="unknown format 'parquet'"):
+        DataConfig(spec="synthetic", format="parquet")
+    assert main(["--data", TINY_DATA, "--format", "xyz", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: unknown format 'xyz'; choose from auto, triplets, quadruplets, movielens, "
+                   "ratings-dat, pairs, santander, gowalla"]
