@@ -73,7 +73,8 @@ class MemoryEstimate:
         return f"{self.describe()} {self.shortfall(available, name)}"
 
     def shortfall(self, available: int, name: Callable[[str], str]) -> str:
-        remedies = " or ".join(name(field) for field in REMEDIES[self.largest])
+        names = [name(field) for field in REMEDIES[self.largest]]
+        remedies = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
         return (f"needs about {_gb(self.total)} of memory ({self.largest} "
                 f"{_gb(self.parts[self.largest])}), {_gb(available)} available: lower {remedies}")
 

@@ -181,3 +181,34 @@ def check_feasible(params: Mapping[str, Any], data: PreparedData | None, availab
 def space_key(name: str) -> str:
     """How a message names a parameter of the study file."""
     return f"space.{name}"
+
+
+def space_size(space: Mapping[str, Dimension]) -> int | None:
+    """How many distinct configurations the space holds; None when a float range makes it endless."""
+    size = 1
+    for dim in space.values():
+        if dim.kind == "categorical":
+            size *= len(set(dim.choices))
+        elif dim.kind == "int":
+            size *= (int(dim.high) - int(dim.low)) // (dim.step or 1) + 1
+        elif dim.low == dim.high:
+            continue
+        elif dim.step:
+            size *= int(math.floor((dim.high - dim.low) / dim.step + 1e-9)) + 1
+        else:
+            return None
+    return size
+
+
+def check_space_size(space: Mapping[str, Dimension], n_trials: int, where: str) -> None:
+    """Refuse `--trials N` over a space of fewer than N configurations: the samplers would train
+    the same configurations again (an empty space: N copies of one)."""
+    size = space_size(space)
+    if size is None or size >= n_trials:
+        return
+    if size == 1:
+        raise StudyError(f"{where}: [space] searches nothing (every parameter is fixed), so all "
+                         f"{n_trials} trials would train one configuration: add a range to [space], "
+                         "or run it once with --trials 1")
+    raise StudyError(f"{where}: [space] holds only {size} configurations, fewer than --trials "
+                     f"{n_trials}: ask for at most {size} trials, or widen the space")
