@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import optuna  # after the cheap checks, so --help and flag errors are instant
 
     from caser.train import check_accelerator
-    from search.data import check_space_fits, prepare_data
+    from search.data import check_space_fits, data_fingerprint, prepare_data
     from search.space import check_space_size
     from search.runner import run_sweep, stale_running
     from search.study import count_finished, open_study
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = time.perf_counter()
         data = prepare_data(spec)
         check_space_fits(spec, data)
-        study = open_study(spec, url, options)
+        study = open_study(spec, url, options, data_fingerprint(data))
         # Only now, so that a refused input prints one line: its error.
         say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "
             f"{data.split.train.num_events} training events ({time.perf_counter() - started:.1f}s)")
@@ -139,9 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             torch.set_num_threads(torch_threads(args.workers))
             finished = run_sweep(spec, study, data, options, say)
-        if finished < options.n_trials and finished == done:  # only a timeout ends the loop so
-            say(f"error: --timeout {args.timeout:g} s passed before any trial finished; the study has "
-                f"{finished} of {options.n_trials} finished trials: give a longer --timeout")
+        if finished < options.n_trials and finished == done:  # e.g. a timeout before any trial ended
+            why = f"--timeout {args.timeout:g} s passed before" if args.timeout else "the sweep ended without"
+            say(f"error: {why} any trial finished; the study has {finished} of {options.n_trials} "
+                f"finished trials{': give a longer --timeout' if args.timeout else ''}")
             return 1
     except (StudyError, DataError) as exc:
         say(f"error: {exc}")

@@ -1,7 +1,10 @@
 """The sweep's data: read, filtered and split once for every trial, and checked against the space."""
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+import numpy as np
 
 from caser.config import configs_from_params
 from caser.data_module import PreparedData
@@ -19,6 +22,18 @@ def prepare_data(spec: StudySpec) -> PreparedData:
         raise StudyError(f"{spec.path}: no user has a validation item to evaluate trials on: the "
                          "data is too small for the split, or data.val_frac is 0")
     return data
+
+
+def data_fingerprint(data: PreparedData) -> str:
+    """The sha256 of the split every trial trains and is validated on (the sequences of train,
+    validation and test, after filtering): the data by its content, so that a file changed in
+    place is told from the one a study ran on, and a moved one is not."""
+    digest = hashlib.sha256()
+    for part in (data.split.train, data.split.val, data.split.test):
+        digest.update(np.int64(part.num_items).tobytes())
+        for array in (part.indptr, part.items):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return digest.hexdigest()
 
 
 def check_space_fits(spec: StudySpec, data: PreparedData, available: int | None = None) -> None:

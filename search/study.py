@@ -30,9 +30,11 @@ GRACE_INTERVALS = 4  # missed heartbeats before a running trial counts as dead
 SQLITE_LOCK_TIMEOUT_S = 60  # several processes write one SQLite file; they queue, not fail
 
 
-def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optuna.Study:
+def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
+               fingerprint: str | None = None) -> optuna.Study:
     """Create or resume the study; a study stored with another metric or direction is refused,
-    and so is a new study whose runs_dir already holds trial runs under its name. Defaults
+    and so is a new study whose runs_dir already holds trial runs under its name, and one run
+    on data whose prepared split had another `fingerprint` (search/resume.py). Defaults
     stopped by Ctrl-C are queued again while the study has fewer than n_trials finished."""
     seed = options.sampler_seed(spec.seed)
     sampler, pruner = make_sampler(spec, seed), make_pruner(spec)  # their mistakes touch no storage
@@ -58,11 +60,17 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optu
             f"{stored.get(record.METRIC)} ({study.direction.name.lower()}), not {spec.metric} ({spec.direction}); "
             f"use another --storage or study name"
         )
+    trials = study.get_trials(deepcopy=False)
     if not stored:
         for key, value in study_attrs(spec).items():
             study.set_user_attr(key, value)
-    trials = study.get_trials(deepcopy=False)
-    check_resumable(spec, stored, trials, where)
+    else:
+        check_resumable(spec, stored, trials, where, fingerprint)
+    if fingerprint is not None:  # a new study, or one from before fingerprints
+        if stored.get(record.DATA_FINGERPRINT) != fingerprint:
+            study.set_user_attr(record.DATA_FINGERPRINT, fingerprint)
+        if stored and stored.get(record.DATA) != data_identity(asdict(spec.data)):
+            study.set_user_attr(record.DATA, data_identity(asdict(spec.data)))  # its file moved
     if any(t.state.is_finished() for t in trials):
         study.sampler = make_sampler(spec, resumed_seed(seed, len(trials)))
     if not trials:

@@ -274,7 +274,7 @@ def test_a_data_file_changed_in_place_is_refused_and_an_unchanged_one_moved_resu
 
 
 def test_a_sweep_whose_every_trial_diverges_exits_non_zero_and_says_why(sweep_main, study_file, tmp_path):
-    space = {**SMALL_SPACE, "lr": "{ float = [1e30, 1e31] }"}  # every loss becomes NaN
+    space = {**SMALL_SPACE, "lr": "{ float = [1e30, 1e31] }", "l2": 1e10, "batch_size": 16}  # NaN losses
     code, err = sweep_main("--study", study_file(space=space), "--runs-dir", tmp_path / "runs", "--trials", 2)
     last = err.strip().splitlines()[-1]
     assert code != 0
