@@ -54,6 +54,7 @@ CASES = [
     ("a split that holds nothing out", ["--study", "{tmp}/noval.toml"]),
     ("--worker-index past the seeds", ["--worker-index", "2147483647", "--workers", "2"]),
     ("empty search space", ["--study", "{tmp}/empty.toml"]),
+    ("space with fewer configurations than --trials", ["--study", "{tmp}/two.toml", "--trials", "5"]),
     ("in-memory storage", ["--storage", "sqlite:///:memory:"]),
     ("in-memory storage, short form", ["--storage", "sqlite://"]),
     ("--timeout 0", ["--timeout", "0"]),
@@ -71,6 +72,7 @@ CASES = [
 # What the message must say, for the cases where another refusal could come first.
 SAYS = {
     "empty search space": "[space] searches nothing",
+    "space with fewer configurations than --trials": "only 2 configurations",
     "in-memory storage": "in-memory",
     "in-memory storage, short form": "in-memory",
     "--timeout 0": "--timeout must be",
@@ -98,6 +100,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (tmp / folder).mkdir()
         (tmp / folder / "default.toml").write_text(DEFAULT_TOML.replace(old, new))
     (tmp / "empty.toml").write_text(DEFAULT_TOML[: DEFAULT_TOML.index("[space]") + len("[space]\n")])
+    (tmp / "two.toml").write_text(DEFAULT_TOML[: DEFAULT_TOML.index("[space]")] + '[space]\nac_fc = { choices = ["relu", "tanh"] }\n')
     (tmp / "nofeatures.toml").write_text(_with_space(nv="0", nh="0"))
     (tmp / "zeros.toml").write_text(_with_space(nv="{ int = [0, 0] }", nh="{ choices = [0] }"))
     (tmp / "huge.toml").write_text(_with_space(L="2000", nh="16"))
