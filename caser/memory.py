@@ -126,11 +126,12 @@ def memory_needed(model_config: ModelConfig, train_config: TrainConfig, data: Pr
                            num_eval_users)
 
 
-def check_memory(needed: MemoryEstimate, available: int | None = None) -> None:
-    """Raise TooLarge when `needed` exceeds `available` (default: this machine's, now)."""
+def check_memory(needed: MemoryEstimate, available: int | None = None, where: str = "") -> None:
+    """Raise TooLarge when `needed` exceeds `available` (default: this machine's, now); `where`
+    names another memory in the message (" on the GPU")."""
     available = available_memory() if available is None else available
     if available is not None and needed.total > available:
-        raise TooLarge(needed.refusal(available))
+        raise TooLarge(needed.refusal(available).replace(" available:", f" available{where}:", 1))
 
 
 def available_memory() -> int | None:

@@ -156,7 +156,10 @@ def fit(
         # Lightning would skip the evaluation with a warning and the run would "succeed" bare.
         raise DataError(f"no user has a {protocol} item to evaluate on: the data is too small "
                         "for the split, or the split holds nothing out (--val-frac, --train-frac)")
-    check_memory(memory_needed(model_config, train_config, prepared, protocol))  # before allocating
+    needed = memory_needed(model_config, train_config, prepared, protocol)
+    check_memory(needed)  # before allocating anything
+    if accelerator in ("gpu", "auto") and torch.cuda.is_available():  # the model trains there
+        check_memory(needed, torch.cuda.mem_get_info()[0], " on the GPU")
     early_stop = stopping.callback() if stopping is not None else None
     if early_stop is not None and protocol != "validation":
         raise ValueError("early stopping watches the validation metric: use the validation protocol")

@@ -94,3 +94,9 @@ def test_the_estimate_is_not_far_below_what_training_takes(tmp_path):
     assert out.returncode == 0, out.stderr
     grew, estimated = map(int, out.stdout.split()[-2:])
     assert estimated / 2 < grew < 2 * estimated, (grew, estimated)
+
+
+def test_the_refusal_can_name_another_memory(prepared):
+    needed = memory_needed(ModelConfig(L=500), TrainConfig(), prepared, "validation")
+    with pytest.raises(TooLarge, match=r"8\.0 GB available on the GPU: lower --L"):
+        check_memory(needed, 8 * GB, " on the GPU")
