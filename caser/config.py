@@ -7,6 +7,7 @@ the paper-protocol figures quoted for ml-100k, where the original's script defau
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
@@ -63,6 +64,9 @@ class TrainConfig:
     seed: int = 1234
 
     def __post_init__(self) -> None:
+        for name in ("lr", "l2"):  # nan passes every comparison below; inf trains nothing
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.l2 < 0:

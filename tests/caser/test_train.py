@@ -60,3 +60,11 @@ def test_an_unknown_format_is_refused_even_for_synthetic_data(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: unknown format 'xyz'; choose from auto, triplets, quadruplets, movielens, "
                    "ratings-dat, pairs, santander, gowalla"]
+
+
+@pytest.mark.parametrize("field, value", [("lr", float("nan")), ("lr", float("inf")),
+                                          ("l2", float("nan")), ("l2", float("inf"))])
+def test_a_learning_rate_or_weight_decay_that_is_not_finite_is_refused(field, value):
+    """`--lr nan` reached torch (a message after training started); `--l2 inf` trained to 0."""
+    with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+        TrainConfig(**{field: value})
