@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from caser.config import ModelConfig, TrainConfig
+from caser.config import ModelConfig, TrainConfig, with_current_data_names
 from search import record
 from search.errors import StudyError
 from search.options import SweepOptions
@@ -61,16 +61,16 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
             f"use another --storage or study name"
         )
     trials = study.get_trials(deepcopy=False)
+    check_resumable(spec, stored, trials, where, fingerprint)
     if not stored:
         for key, value in study_attrs(spec).items():
             study.set_user_attr(key, value)
-    else:
-        check_resumable(spec, stored, trials, where, fingerprint)
     if fingerprint is not None:  # a new study, or one from before fingerprints
         if stored.get(record.DATA_FINGERPRINT) != fingerprint:
             study.set_user_attr(record.DATA_FINGERPRINT, fingerprint)
-        if stored and stored.get(record.DATA) != data_identity(asdict(spec.data)):
-            study.set_user_attr(record.DATA, data_identity(asdict(spec.data)))  # its file moved
+        now = data_identity(asdict(spec.data))
+        if stored and data_identity(with_current_data_names(stored.get(record.DATA) or {})) != now:
+            study.set_user_attr(record.DATA, now)  # its file moved: the study follows it
     if any(t.state.is_finished() for t in trials):
         study.sampler = make_sampler(spec, resumed_seed(seed, len(trials)))
     if not trials:
