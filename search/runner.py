@@ -15,10 +15,10 @@ from optuna.trial import TrialState
 from caser.data_module import PreparedData
 from caser.module import Diverged
 from search import record
+from search.errors import StudyError
 from search.objective import make_objective
 from search.options import SweepOptions
 from search.progress import Progress
-from search.errors import StudyError
 from search.study import FINISHED, count_finished, counts_toward_target
 from search.studyfile import StudySpec
 
