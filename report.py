@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -84,6 +85,42 @@ def plots_dir(args: argparse.Namespace) -> Path | None:
     return args.out.parent / PLOTS_DIRNAME if args.out is not None else None
 
 
+def check_outputs(out: Path | None, plots: Path | None) -> None:
+    """Refuse, before anything is trained or drawn, an --out or --plots that cannot be written:
+    a folder named as the report, a path under a regular file, a read-only place, a file named
+    as the plots folder. What the check creates (a folder, a probe file) it leaves only where the
+    report would write anyway."""
+    if out is not None:
+        if out.is_dir():
+            raise StudyError(f"--out {out} is a folder; name the markdown file, e.g. --out {out / 'REPORT.md'}")
+        _probe(out, "--out", folder=False)
+    if plots is not None:
+        if plots.exists() and not plots.is_dir():
+            raise StudyError(f"--plots {plots} is a file, not a folder; name a folder (it is created if missing)")
+        _probe(plots, "--plots", folder=True)
+
+
+def _probe(path: Path, flag: str, folder: bool) -> None:
+    """Create `path`'s missing folders and a file in the right place, then remove what was new."""
+    missing = [p for p in [path, *path.parents] if not p.exists()]
+    directory = path if folder else path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if folder:
+            tempfile.TemporaryFile(dir=directory).close()
+        else:
+            with open(path, "a", encoding="utf-8"):
+                pass
+    except OSError as exc:
+        raise StudyError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+    finally:
+        for p in missing:  # deepest first
+            if p.is_dir():
+                p.rmdir()
+            elif p.exists():
+                p.unlink()
+
+
 def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) -> int:
     """Run the CLI; `train_fn` replaces caser's training in the final evaluation (tests)."""
     args = parse_args(argv)
@@ -103,6 +140,7 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
                             ("--final-patience", args.final_patience)):
             if value is not None and value < 1:
                 raise StudyError(f"{flag} must be at least 1, got {value}")
+        check_outputs(args.out, plots_dir(args))
         name = study_name(args.study)
         url = storage_url(name, args.storage)
         view = StudyView.of(load_existing_study(name, url), redact(url))
@@ -134,11 +172,20 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
         print("report.py: interrupted: no report written (finished final-evaluation runs are "
               "cached in the study; run the same command again to go on)", file=sys.stderr)
         return 130
+    except OSError as exc:  # a plot that cannot be written after the check (a full disk)
+        print(f"report.py: error: cannot write {exc.filename or 'an output'}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
     if args.out is None:
         sys.stdout.write(markdown)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(markdown, encoding="utf-8")
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(markdown, encoding="utf-8")
+        except OSError as exc:  # checked at the start; the disk may have filled since
+            print(f"report.py: error: --out {args.out}: cannot write there ({exc.strerror or exc})",
+                  file=sys.stderr)
+            return 2
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

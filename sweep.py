@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import shlex
 import sys
@@ -22,7 +23,7 @@ from typing import Sequence
 from caser.errors import DataError
 from search.errors import StudyError
 from search.options import HEARTBEAT_INTERVAL_S, SweepOptions
-from search.storage import DEFAULT_RUNS_DIR, redact, storage_url
+from search.storage import DEFAULT_RUNS_DIR, check_sweep_storage, check_writable, redact, storage_url
 from search.studyfile import MAX_SEED, PRUNERS, SAMPLERS, load_study_spec
 from search.workers import worker_label
 
@@ -72,10 +73,13 @@ def say(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    for flag in ("trials", "workers", "heartbeat"):
-        if getattr(args, flag) < 1:
-            say(f"error: --{flag} must be at least 1")
+    for flag in ("trials", "workers", "heartbeat", "max_epochs"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            say(f"error: --{flag.replace('_', '-')} must be at least 1")  # not the study file's mistake
             return 2
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        say(f"error: --timeout must be a positive number of seconds, got {args.timeout:g}")
+        return 2
     for flag, room in (("seed", 0), ("worker_index", args.workers - 1)):  # room: the pool's indexes
         value = getattr(args, flag)
         if value is not None and not 0 <= value < MAX_SEED - room:
@@ -84,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import optuna  # after the cheap checks, so --help and flag errors are instant
 
     from caser.train import check_accelerator
-    from search.data import check_space_fits, prepare_data
+    from search.data import check_space_fits, data_fingerprint, prepare_data
+    from search.space import check_space_size
     from search.runner import run_sweep, stale_running
     from search.study import count_finished, open_study
     from search.workers import run_workers, torch_threads
@@ -99,13 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_epochs=args.max_epochs, patience=args.patience, min_delta=args.min_delta, seed=args.seed,
         )
         options = sweep_options(args)
+        check_space_size(spec.space, options.n_trials, str(spec.path))
         url = storage_url(spec.name, args.storage, options.runs_dir)
+        check_sweep_storage(url)
+        check_writable(url)
         _check_runs_dir(options.runs_dir)
         check_accelerator(options.accelerator)
         started = time.perf_counter()
         data = prepare_data(spec)
-        check_space_fits(spec, data.max_window)
-        study = open_study(spec, url, options)
+        check_space_fits(spec, data)
+        study = open_study(spec, url, options, data_fingerprint(data))
         # Only now, so that a refused input prints one line: its error.
         say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "
             f"{data.split.train.num_events} training events ({time.perf_counter() - started:.1f}s)")
@@ -135,8 +143,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             torch.set_num_threads(torch_threads(args.workers))
             finished = run_sweep(spec, study, data, options, say)
+        if finished < options.n_trials and finished == done:  # e.g. a timeout before any trial ended
+            why = f"--timeout {args.timeout:g} s passed before" if args.timeout else "the sweep ended without"
+            say(f"error: {why} any trial finished; the study has {finished} of {options.n_trials} "
+                f"finished trials{': give a longer --timeout' if args.timeout else ''}")
+            return 1
     except (StudyError, DataError) as exc:
         say(f"error: {exc}")
+        return 2
+    except optuna.exceptions.StorageInternalError as exc:
+        cause = exc.__cause__ or exc.__context__ or exc
+        say(f"error: the storage {redact(url)} refused a write ({str(cause).splitlines()[0]}); "
+            "finished trials are kept: run the same command again to resume")
         return 2
     except KeyboardInterrupt:
         say(f"interrupted: the running trial is recorded as failed, finished trials are kept; "

@@ -7,6 +7,7 @@ the paper-protocol figures quoted for ml-100k, where the original's script defau
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
@@ -63,6 +64,9 @@ class TrainConfig:
     seed: int = 1234
 
     def __post_init__(self) -> None:
+        for name in ("lr", "l2"):  # nan passes every comparison below; inf trains nothing
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.l2 < 0:
@@ -76,6 +80,11 @@ class TrainConfig:
 
 
 FILTER_FIELDS = ("min_user_interactions", "min_item_interactions")  # a dataset's preset sets them
+# The formats `caser.readers` reads ("auto" looks at the file); here, so that a config with a
+# format no reader knows is refused when it is built, whatever the data (synthetic included).
+DATA_FORMATS = (
+    "auto", "triplets", "quadruplets", "movielens", "ratings-dat", "pairs", "santander", "gowalla",
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,8 @@ class DataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.format not in DATA_FORMATS:
+            raise ValueError(f"unknown format {self.format!r}; choose from {', '.join(DATA_FORMATS)}")
         if self.holdout not in ("ratio", "loo"):
             raise ValueError(f"holdout must be 'ratio' or 'loo', got {self.holdout!r}")
         if not (0 < self.train_frac <= 1 and 0 <= self.val_frac and self.train_frac + self.val_frac <= 1):

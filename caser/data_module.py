@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import lightning.pytorch as pl
@@ -41,13 +40,6 @@ class PreparedData:
     @property
     def num_items(self) -> int:
         return self.split.train.num_items
-
-    @cached_property
-    def max_window(self) -> int:
-        """The longest sensible window L + T: the median training sequence (at least 2); a
-        longer window is mostly padding."""
-        lengths = self.split.train.lengths
-        return max(int(np.median(lengths[lengths > 0])), 2)
 
     def _cached(self, key: tuple, build: Callable[[], object]) -> object:
         if key in self._cache:

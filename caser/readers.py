@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from caser.config import DATA_FORMATS
 from caser.errors import DataError
 from caser.gowalla import looks_like_gowalla, read_gowalla
 from caser.file_lines import column_count_error, first_nonempty_line, nth_data_line
@@ -30,9 +31,7 @@ from caser.remap import build_sequences, dense_ids, stable_argsort, user_time_or
 from caser.santander import read_santander
 from caser.sequences import Sequences
 
-FORMATS = (
-    "auto", "triplets", "quadruplets", "movielens", "ratings-dat", "pairs", "santander", "gowalla",
-)
+FORMATS = DATA_FORMATS
 _COLUMNS = {"pairs": 2, "triplets": 3, "quadruplets": 4, "movielens": 4, "ratings-dat": 4}
 _TIMESTAMPED = ("quadruplets", "movielens", "ratings-dat")
 _BY_COLUMN_COUNT = {2: "pairs", 3: "triplets", 4: "quadruplets"}

@@ -25,6 +25,7 @@ from caser.callbacks import EpochHistory, SaveLast, quiet_lightning
 from caser.config import ModelConfig, TrainConfig
 from caser.data_module import PROTOCOLS, CaserDataModule, PreparedData
 from caser.errors import DataError
+from caser.memory import check_memory, memory_needed
 from caser.module import CaserModule, Diverged
 from caser.stopping import StoppingRule, stop_reason
 
@@ -94,7 +95,8 @@ def fit(
     stopping: end before the budget (train_config.epochs) when the evaluated metric stalls; it
     needs an evaluation every epoch, so the validation protocol.
     Raises `Diverged` when the loss becomes NaN or infinite, `DataError` when nobody has a
-    held-out item to evaluate or the accelerator is not there.
+    held-out item to evaluate or the accelerator is not there, `caser.memory.TooLarge` (a
+    DataError) when the configuration would need more memory than the machine has.
     """
     prepared = data if isinstance(data, PreparedData) else PreparedData(data)
     if protocol not in PREFIX:
@@ -104,6 +106,10 @@ def fit(
         # Lightning would skip the evaluation with a warning and the run would "succeed" bare.
         raise DataError(f"no user has a {protocol} item to evaluate on: the data is too small "
                         "for the split, or the split holds nothing out (--val-frac, --train-frac)")
+    needed = memory_needed(model_config, train_config, prepared, protocol)
+    check_memory(needed)  # before allocating anything
+    if accelerator in ("gpu", "auto") and torch.cuda.is_available():  # the model trains there
+        check_memory(needed, torch.cuda.mem_get_info()[0], " on the GPU")
     early_stop = stopping.callback() if stopping is not None else None
     if early_stop is not None and protocol != "validation":
         raise ValueError("early stopping watches the validation metric: use the validation protocol")

@@ -25,7 +25,7 @@ def make_objective(spec: StudySpec, data: PreparedData, options: SweepOptions) -
     def objective(trial: optuna.Trial) -> float:
         started = time.perf_counter()
         params = {**spec.fixed, **suggest(trial, spec.space)}
-        prune_if_infeasible(trial, params, data.max_window)
+        prune_if_infeasible(trial, params, data)
         model_config, train_config = configs_from_params(
             params, train_config=TrainConfig(epochs=spec.max_epochs, seed=spec.seed))
         run = TrialRun.start(trial, spec, options, {**asdict(model_config), **asdict(train_config)})
@@ -43,10 +43,10 @@ def make_objective(spec: StudySpec, data: PreparedData, options: SweepOptions) -
     return objective
 
 
-def prune_if_infeasible(trial: optuna.Trial, params: Mapping[str, Any], max_window: int) -> None:
+def prune_if_infeasible(trial: optuna.Trial, params: Mapping[str, Any], data: PreparedData) -> None:
     """Prune a configuration that cannot be trained, before any training, with its reason."""
     try:
-        check_feasible(params, max_window)
+        check_feasible(params, data)
     except Infeasible as exc:
         trial.set_user_attr(record.REASON, str(exc))
         trial.set_user_attr(record.INFEASIBLE, True)  # never trained: the report leaves it out of the budget

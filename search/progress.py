@@ -9,26 +9,32 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search import record
+from search.study import counts_toward_target
 
 MAX_FAILURE_STREAK = 10
+MAX_INFEASIBLE_STREAK = 100  # an infeasible trial costs milliseconds, and may be one corner of many
 
 
 @dataclass
 class Progress:
     """An Optuna callback: prints each finished trial through `say` and stops the study at
-    `target` finished trials or after MAX_FAILURE_STREAK failures in a row."""
+    `target` finished trials, or gives up after MAX_FAILURE_STREAK failures or
+    MAX_INFEASIBLE_STREAK infeasible trials in a row (`gave_up` says why). Infeasible trials
+    never count as finished (search.study.counts_toward_target)."""
 
     target: int
     say: Callable[[str], None]
     started: float = field(default_factory=time.perf_counter)
     done_at_start: int = 0
     failure_streak: int = 0
+    infeasible_streak: int = 0
     stopped: bool = False  # set when the sweep should start no more trials
+    gave_up: str = ""  # why the sweep stopped before `target`, when it did
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         trials = study.get_trials(deepcopy=False)
         counts = {s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
-        finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+        finished = sum(map(counts_toward_target, trials))
         elapsed = time.perf_counter() - self.started
         ran = max(finished - self.done_at_start, 1)
         eta = elapsed / ran * max(self.target - finished, 0)
@@ -44,8 +50,14 @@ class Progress:
             f"failed {counts[TrialState.FAIL]}  elapsed {_clock(elapsed)} eta {_clock(eta)}"
         )
         self.failure_streak = self.failure_streak + 1 if trial.state == TrialState.FAIL else 0
+        self.infeasible_streak = self.infeasible_streak + 1 if record.is_infeasible(trial) else 0
         if self.failure_streak >= MAX_FAILURE_STREAK:
-            self.say(f"stopping: {self.failure_streak} trials in a row failed (last: {value})")
+            self.gave_up = (f"stopping: {self.failure_streak} trials in a row failed (last: {value}); "
+                            "narrow the space (a diverging loss: lower space.lr)")
+        if self.infeasible_streak >= MAX_INFEASIBLE_STREAK:
+            self.gave_up = (f"stopping: {self.infeasible_streak} trials in a row were infeasible (last: "
+                            f"{value}); narrow the space")
+        if self.gave_up:
             self.stopped = True
         if finished >= self.target:
             self.stopped = True

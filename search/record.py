@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial
 METRIC = "metric"
 DIRECTION = "direction"
 DATA = "data"  # the DataConfig fields, a file spec as its absolute path
+DATA_FINGERPRINT = "data_fingerprint"  # sha256 of the prepared split: the data by its content
 MAX_EPOCHS = "max_epochs"
 FIXED = "fixed"  # parameters the study file fixes instead of searching
 STUDY_FILE = "study_file"

@@ -22,17 +22,29 @@ from search.retries import retried_numbers
 from search.studyfile import StudySpec
 
 
-def check_resumable(spec: StudySpec, stored: Mapping[str, Any], trials: Iterable[FrozenTrial], where: str) -> None:
+def check_resumable(spec: StudySpec, stored: Mapping[str, Any], trials: Iterable[FrozenTrial], where: str,
+                    fingerprint: str | None = None) -> None:
     """Refuse to resume a study on other data, or with a parameter whose kind or choices
-    changed (Optuna would fail every trial on it); a wider or narrower range is fine."""
+    changed (Optuna would fail every trial on it); a wider or narrower range is fine.
+
+    The data is the same when its settings are and, where the study recorded it, so is the
+    fingerprint of its prepared split (`search.data.data_fingerprint`): a file changed in place
+    is other data, and a file moved or renamed with its content unchanged is the same data."""
     data = stored.get(record.DATA)
+    known = stored.get(record.DATA_FINGERPRINT)
     if data is not None:
         data = with_current_data_names(data)  # studies created before `split` became `holdout`
         before, now = data_identity(data), data_identity(asdict(spec.data))
-        if before != now:
-            changed = ", ".join(f"{k} {data.get(k)!r} -> {v!r}" for k, v in now.items() if before.get(k) != v)
-            raise StudyError(f"study {spec.name!r} in {where} was run on other data ({changed}); "
+        changed = [k for k, v in now.items() if before.get(k) != v]
+        moved = changed == ["spec"] and _is_file(before["spec"]) and _is_file(now["spec"])
+        if changed and not (moved and fingerprint is not None and fingerprint == known):
+            shown = ", ".join(f"{k} {data.get(k)!r} -> {now[k]!r}" for k in changed)
+            raise StudyError(f"study {spec.name!r} in {where} was run on other data ({shown}); "
                              "use another --storage or study name, or the study's own data")
+    if known is not None and fingerprint is not None and fingerprint != known:
+        raise StudyError(f"study {spec.name!r} in {where} was run on other data: {spec.data.spec} has "
+                         "changed since (its prepared split differs from the one the study ran on); use "
+                         "another --storage or study name, or restore the data")
     latest: dict[str, BaseDistribution] = {}
     for trial in trials:
         latest.update(trial.distributions)
@@ -52,9 +64,13 @@ def data_identity(data: Mapping[str, Any]) -> dict[str, Any]:
     (A study stored with a relative path is taken relative to the current directory.)"""
     out = dict(data)
     spec = str(out.get("spec", ""))
-    if spec and not spec.startswith("synthetic") and spec not in CATALOGUE:  # a named dataset is no path
+    if spec and _is_file(spec):  # a named dataset is no path
         out["spec"] = str(Path(spec).expanduser().resolve())
     return out
+
+
+def _is_file(spec: str) -> bool:
+    return not spec.startswith("synthetic") and spec not in CATALOGUE
 
 
 def default_was_interrupted(trials: Iterable[FrozenTrial]) -> bool:

@@ -15,10 +15,11 @@ from optuna.trial import TrialState
 from caser.data_module import PreparedData
 from caser.module import Diverged
 from search import record
+from search.errors import StudyError
 from search.objective import make_objective
 from search.options import SweepOptions
 from search.progress import Progress
-from search.study import FINISHED, count_finished
+from search.study import FINISHED, count_finished, counts_toward_target
 from search.studyfile import StudySpec
 
 WAIT_POLL_S = 0.5  # how often a worker with nothing to start looks at the study again
@@ -32,7 +33,8 @@ def run_sweep(
     say: Callable[[str], None],
 ) -> int:
     """Run trials until the study has options.n_trials finished ones; returns how many finished
-    now. `say` prints a line (one per finished trial, and why the worker waits).
+    now. `say` prints a line (one per finished trial, and why the worker waits). Raises
+    StudyError when the sweep gives up before N (too many failed or infeasible trials in a row).
 
     One trial per `optimize` call, so the count is checked before each trial starts: while
     other workers' running trials would make up the rest, wait for them instead (failing any
@@ -51,7 +53,8 @@ def run_sweep(
     deadline = time.monotonic() + options.timeout if options.timeout is not None else None
     waiting_for: list[int] = []
     while not progress.stopped and (deadline is None or time.monotonic() < deadline):
-        trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        trials = [t for t in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+                  if t.state == TrialState.RUNNING or counts_toward_target(t)]
         finished = sum(t.state in FINISHED for t in trials)
         if finished >= n_trials:
             break
@@ -74,7 +77,10 @@ def run_sweep(
             if not str(exc).startswith("Cannot tell a "):
                 raise
             say(f"a trial of this worker was failed by another one as stale ({exc}); its retry runs it")
-    return count_finished(study)
+    finished = count_finished(study)
+    if progress.gave_up:  # the study did not reach N: not a success
+        raise StudyError(f"{progress.gave_up}; {finished} of {n_trials} finished trials are kept")
+    return finished
 
 
 def has_heartbeat(study: optuna.Study) -> bool:

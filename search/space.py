@@ -5,22 +5,30 @@ An entry is `{ int = [lo, hi] }` (optionally `log = true`, `step = k`), `{ float
 are the config field names, so `trial.params` rebuilds the config.
 
 Constraints are pruned as infeasible before any training, not hidden in dynamic ranges
-(Optuna's samplers model fixed ranges best): nv = nh = 0 leaves Caser no features, and a window
-L + T longer than the data's median training sequence (`PreparedData.max_window`) is mostly
-padding. A space whose smallest L + T is already too long is refused before the sweep starts.
+(Optuna's samplers model fixed ranges best). Feasibility follows the model, not the data's
+sequence lengths: the original trains any L and T by left-padding short sequences, and so does
+`caser.train`. A configuration is infeasible when Caser cannot be built (nv = nh = 0 leaves it no
+features) or cannot be held in this machine's memory (`caser.memory`: the horizontal
+convolutions grow as L^3). Infeasible trials never train and never count toward `--trials N`;
+a space none of whose configurations could train is refused before the sweep starts
+(`search.data.check_space_fits`).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.distributions import IntDistribution
 
-from caser.config import ModelConfig, TrainConfig, canonical_activation, field_names
+from caser.config import ModelConfig, TrainConfig, canonical_activation, configs_from_params, field_names
+from caser.memory import available_memory, memory_needed
 from search.errors import StudyError
+
+if TYPE_CHECKING:
+    from caser.data_module import PreparedData
 
 SEARCHABLE = field_names(ModelConfig) + tuple(f for f in field_names(TrainConfig) if f not in ("epochs", "seed"))
 FIELD_TYPES = {f.name: str(f.type) for f in fields(ModelConfig) + fields(TrainConfig)}  # "int", ...
@@ -58,6 +66,16 @@ class Dimension:
 
     def smallest(self) -> Any:
         return self.low if self.kind != "categorical" else min(self.choices)
+
+    def smallest_at_least(self, minimum: float) -> Any | None:
+        """The smallest value the dimension can take that is >= minimum, or None."""
+        if self.kind == "categorical":
+            return min((c for c in self.choices if c >= minimum), default=None)
+        value = self.low
+        if value < minimum:
+            step = self.step or (1 if self.kind == "int" else 0)
+            value = self.low + math.ceil((minimum - self.low) / step) * step if step else minimum
+        return value if value <= self.high else None
 
     def contains(self, value: Any) -> bool:
         if self.kind == "categorical":
@@ -147,11 +165,50 @@ def suggest(trial: optuna.Trial, space: Mapping[str, Dimension]) -> dict[str, An
     return {name: dim.suggest(trial) for name, dim in space.items()}
 
 
-def check_feasible(params: Mapping[str, Any], max_window: int | None) -> None:
-    """Raise Infeasible for the constraint violations described in the module docstring."""
+def check_feasible(params: Mapping[str, Any], data: PreparedData | None, available: int | None = None) -> None:
+    """Raise Infeasible for a configuration that cannot train (see the module docstring); the
+    memory is checked when `data` is given, against `available` bytes (default: the machine's)."""
     if params.get("nv", 1) == 0 and params.get("nh", 1) == 0:
         raise Infeasible("infeasible: nv = nh = 0 leaves no convolutional features")
-    L, T = params.get("L", ModelConfig.L), params.get("T", ModelConfig.T)
-    if max_window is not None and L + T > max_window:
-        raise Infeasible(f"infeasible: L + T = {L + T} exceeds the data's limit {max_window}")
+    if data is None:
+        return
+    needed = memory_needed(*configs_from_params(params), data, "validation")
+    available = available_memory() if available is None else available
+    if available is not None and needed.total > available:
+        raise Infeasible(f"infeasible: {needed.refusal(available, space_key)}")
 
+
+def space_key(name: str) -> str:
+    """How a message names a parameter of the study file."""
+    return f"space.{name}"
+
+
+def space_size(space: Mapping[str, Dimension]) -> int | None:
+    """How many distinct configurations the space holds; None when a float range makes it endless."""
+    size = 1
+    for dim in space.values():
+        if dim.kind == "categorical":
+            size *= len(set(dim.choices))
+        elif dim.kind == "int":
+            size *= (int(dim.high) - int(dim.low)) // (dim.step or 1) + 1
+        elif dim.low == dim.high:
+            continue
+        elif dim.step:
+            size *= int(math.floor((dim.high - dim.low) / dim.step + 1e-9)) + 1
+        else:
+            return None
+    return size
+
+
+def check_space_size(space: Mapping[str, Dimension], n_trials: int, where: str) -> None:
+    """Refuse `--trials N` over a space of fewer than N configurations: the samplers would train
+    the same configurations again (an empty space: N copies of one)."""
+    size = space_size(space)
+    if size is None or size >= n_trials:
+        return
+    if size == 1:
+        raise StudyError(f"{where}: [space] searches nothing (every parameter is fixed), so all "
+                         f"{n_trials} trials would train one configuration: add a range to [space], "
+                         "or run it once with --trials 1")
+    raise StudyError(f"{where}: [space] holds only {size} configurations, fewer than --trials "
+                     f"{n_trials}: ask for at most {size} trials, or widen the space")

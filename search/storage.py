@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import optuna
 
@@ -18,10 +19,12 @@ DEFAULT_RUNS_DIR = Path("runs")
 
 
 def storage_url(study_name: str, storage: str | None = None, runs_dir: Path = DEFAULT_RUNS_DIR) -> str:
-    """The storage a study uses: `storage` when given, else `sqlite:///<runs_dir>/<study>.db`."""
+    """The storage a study uses: `storage` when given, else `sqlite:///<runs_dir>/<study>.db`,
+    the path percent-quoted: SQLAlchemy reads `%`, `?` and `#` in a URL as its own syntax, and
+    would put `exp#1.toml`'s study in another file."""
     if storage:
         return storage
-    return f"sqlite:///{Path(runs_dir) / f'{study_name}.db'}"
+    return f"sqlite:///{quote(str(Path(runs_dir) / f'{study_name}.db'), safe='/')}"
 
 
 def journal_path(url: str) -> Path | None:
@@ -34,17 +37,65 @@ def journal_path(url: str) -> Path | None:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of an `sqlite:///...` URL, or None for other storages and in-memory SQLite."""
-    if not url.startswith("sqlite:///"):
+    """The file of an `sqlite:///...` URL (percent-quoted as SQLAlchemy reads it; an SQLite URI
+    `sqlite:///file:PATH?mode=ro&uri=true` too), or None for other storages and in-memory SQLite."""
+    if not url.startswith("sqlite:///") or in_memory(url):
         return None
-    path = url[len("sqlite:///") :]
-    return Path(path) if path and path != ":memory:" else None
+    path, _, query = url[len("sqlite:///") :].partition("?")
+    if "uri=true" in query.split("&") and path.startswith("file:"):
+        path = path[len("file:") :]
+    path = unquote(path)
+    return Path(path) if path else None
+
+
+def in_memory(url: str) -> bool:
+    """An SQLite database that lives and dies with the process (`sqlite://`, `sqlite:///:memory:`)."""
+    if not url.startswith("sqlite:"):
+        return False
+    path, _, query = url[len("sqlite:") :].removeprefix("///").partition("?")
+    return path in ("", "//", ":memory:", "file::memory:") or "mode=memory" in query
+
+
+def check_sweep_storage(url: str) -> None:
+    """Refuse a storage a sweep cannot use: an in-memory database ends with the process (the
+    study would be lost and the report could never read it), and its heartbeat threads and
+    worker processes would each see another, empty database."""
+    if in_memory(url):
+        raise StudyError(f"--storage {url} is an in-memory database, lost when the sweep ends: "
+                         "give a file (sqlite:///runs/x.db) or a server")
+
+
+def check_writable(url: str) -> None:
+    """Refuse an existing SQLite file that cannot be written (a read-only file, folder or
+    `mode=ro`), before the sweep changes anything, in one line: the study there is intact."""
+    path = sqlite_path(url)
+    if path is None or not path.exists():
+        return
+    check_sqlite_file(path)
+    target, _, query = url[len("sqlite:///") :].partition("?")
+    uri = target if "uri=true" in query.split("&") else f"file:{quote(str(path))}"
+    options = "&".join(o for o in query.split("&") if o and o != "uri=true")
+    try:
+        conn = sqlite3.connect(f"{uri}?{options}" if options else uri, uri=True, isolation_level=None,
+                               timeout=60)
+        try:  # rewrite a header field with its own value, and take it back
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) or "read-only" in str(exc) or "unable to open" in str(exc):
+            raise StudyError(f"{path}: cannot write to this database ({exc}); the study there is intact: "
+                             "make the file and its folder writable, or pass a copy with --storage") from None
+        raise StudyError(f"{path}: cannot write to this database ({exc})") from None
 
 
 def check_sqlite_file(path: Path) -> None:
     """Raise StudyError when an existing file is not an SQLite database."""
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        with sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True) as conn:
             conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
         raise StudyError(f"{path}: not an SQLite database ({exc})") from None

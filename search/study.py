@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from caser.config import ModelConfig, TrainConfig
+from caser.config import ModelConfig, TrainConfig, with_current_data_names
 from search import record
 from search.errors import StudyError
 from search.options import SweepOptions
@@ -30,9 +30,11 @@ GRACE_INTERVALS = 4  # missed heartbeats before a running trial counts as dead
 SQLITE_LOCK_TIMEOUT_S = 60  # several processes write one SQLite file; they queue, not fail
 
 
-def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optuna.Study:
+def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
+               fingerprint: str | None = None) -> optuna.Study:
     """Create or resume the study; a study stored with another metric or direction is refused,
-    and so is a new study whose runs_dir already holds trial runs under its name. Defaults
+    and so is a new study whose runs_dir already holds trial runs under its name, and one run
+    on data whose prepared split had another `fingerprint` (search/resume.py). Defaults
     stopped by Ctrl-C are queued again while the study has fewer than n_trials finished."""
     seed = options.sampler_seed(spec.seed)
     sampler, pruner = make_sampler(spec, seed), make_pruner(spec)  # their mistakes touch no storage
@@ -58,11 +60,17 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optu
             f"{stored.get(record.METRIC)} ({study.direction.name.lower()}), not {spec.metric} ({spec.direction}); "
             f"use another --storage or study name"
         )
+    trials = study.get_trials(deepcopy=False)
+    check_resumable(spec, stored, trials, where, fingerprint)
     if not stored:
         for key, value in study_attrs(spec, seed).items():
             study.set_user_attr(key, value)
-    trials = study.get_trials(deepcopy=False)
-    check_resumable(spec, stored, trials, where)
+    if fingerprint is not None:  # a new study, or one from before fingerprints
+        if stored.get(record.DATA_FINGERPRINT) != fingerprint:
+            study.set_user_attr(record.DATA_FINGERPRINT, fingerprint)
+        now = data_identity(asdict(spec.data))
+        if stored and data_identity(with_current_data_names(stored.get(record.DATA) or {})) != now:
+            study.set_user_attr(record.DATA, now)  # its file moved: the study follows it
     if any(t.state.is_finished() for t in trials):
         study.sampler = make_sampler(spec, resumed_seed(seed, len(trials)))
     if not trials:
@@ -149,5 +157,12 @@ def default_params(spec: StudySpec) -> dict[str, Any]:
     return {name: defaults[name] for name, dim in spec.space.items() if dim.contains(defaults[name])}
 
 
+def counts_toward_target(trial: optuna.trial.FrozenTrial) -> bool:
+    """A finished trial (complete or pruned) that trained: an infeasible one never counts
+    toward `--trials N`, so that a space with infeasible corners still trains N trials."""
+    return trial.state in FINISHED and not record.is_infeasible(trial)
+
+
 def count_finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """The finished trials that count toward `--trials N` (`counts_toward_target`)."""
+    return sum(map(counts_toward_target, study.get_trials(deepcopy=False, states=FINISHED)))

@@ -50,3 +50,21 @@ def test_fit_keeps_each_users_average_precision_and_splits_epoch_time():
     for row in result.history:
         assert row["eval_time_s"] > 0 and row["train_time_s"] > 0
         assert abs(row["train_time_s"] + row["eval_time_s"] - row["time_s"]) < 1e-9
+
+
+def test_an_unknown_format_is_refused_even_for_synthetic_data(capsys):
+    """Issue 16 defect 16: `--format xyz` on synthetic data trained as if it were not there."""
+    with pytest.raises(ValueError, match="unknown format 'parquet'"):
+        DataConfig(spec="synthetic", format="parquet")
+    assert main(["--data", TINY_DATA, "--format", "xyz", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: unknown format 'xyz'; choose from auto, triplets, quadruplets, movielens, "
+                   "ratings-dat, pairs, santander, gowalla"]
+
+
+@pytest.mark.parametrize("field, value", [("lr", float("nan")), ("lr", float("inf")),
+                                          ("l2", float("nan")), ("l2", float("inf"))])
+def test_a_learning_rate_or_weight_decay_that_is_not_finite_is_refused(field, value):
+    """`--lr nan` reached torch (a message after training started); `--l2 inf` trained to 0."""
+    with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+        TrainConfig(**{field: value})

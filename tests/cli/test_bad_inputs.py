@@ -47,14 +47,43 @@ CASES = [
     ("--trials negative", ["--trials", "-3"]),
     ("--workers 0", ["--workers", "0"]),
     ("runs dir under a regular file", ["--runs-dir", "{tmp}/afile/runs"]),
-    ("smallest L + T too long for the data", ["--study", "{tmp}/long.toml"]),
     ("study exists on other data", ["--data", "synthetic:users=300,items=200,interactions=5000"]),
     ("journal file in a missing folder", ["--storage", "{tmp}/nodir/study.journal"]),
     ("--seed negative", ["--seed", "-1"]),
     ("new study over an earlier study's runs", ["--storage", "sqlite:///{tmp}/fresh.db"]),
     ("a split that holds nothing out", ["--study", "{tmp}/noval.toml"]),
     ("--worker-index past the seeds", ["--worker-index", "2147483647", "--workers", "2"]),
+    ("empty search space", ["--study", "{tmp}/empty.toml"]),
+    ("space with fewer configurations than --trials", ["--study", "{tmp}/two.toml", "--trials", "5"]),
+    ("in-memory storage", ["--storage", "sqlite:///:memory:"]),
+    ("in-memory storage, short form", ["--storage", "sqlite://"]),
+    ("--timeout 0", ["--timeout", "0"]),
+    ("--timeout negative", ["--timeout", "-5"]),
+    ("--timeout nan", ["--timeout", "nan"]),
+    ("--timeout inf", ["--timeout", "inf"]),
+    ("nv = nh = 0 fixed", ["--study", "{tmp}/nofeatures.toml"]),
+    ("nv and nh ranges that only reach 0", ["--study", "{tmp}/zeros.toml"]),
+    ("--max-epochs 0", ["--max-epochs", "0"]),
+    ("unknown data format for synthetic data", ["--study", "{tmp}/parquet.toml"]),
+    ("a window too large for memory", ["--study", "{tmp}/huge.toml"]),
+    ("read-only database", ["--storage", "sqlite:///file:{tmp}/runs/default.db?mode=ro&uri=true"]),
 ]
+
+# What the message must say, for the cases where another refusal could come first.
+SAYS = {
+    "empty search space": "[space] searches nothing",
+    "space with fewer configurations than --trials": "only 2 configurations",
+    "in-memory storage": "in-memory",
+    "in-memory storage, short form": "in-memory",
+    "--timeout 0": "--timeout must be",
+    "--timeout nan": "--timeout must be",
+    "nv = nh = 0 fixed": "nv = nh = 0",
+    "nv and nh ranges that only reach 0": "nv = nh = 0",
+    "--max-epochs 0": "error: --max-epochs must be at least 1",
+    "unknown data format for synthetic data": "parquet",
+    "a window too large for memory": "lower space.L",
+    "read-only database": "intact",
+}
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +99,12 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
                              ("metric", 'metric = "val/map"', 'metric = "val/recall@10"')):
         (tmp / folder).mkdir()
         (tmp / folder / "default.toml").write_text(DEFAULT_TOML.replace(old, new))
-    long_space = DEFAULT_TOML.replace("L = { int = [1, 10] }", "L = { int = [9, 10] }")
-    long_space = long_space.replace("T = { int = [1, 5] }", "T = { int = [3, 5] }")
-    (tmp / "long.toml").write_text(long_space)
+    (tmp / "empty.toml").write_text(DEFAULT_TOML[: DEFAULT_TOML.index("[space]") + len("[space]\n")])
+    (tmp / "two.toml").write_text(DEFAULT_TOML[: DEFAULT_TOML.index("[space]")] + '[space]\nac_fc = { choices = ["relu", "tanh"] }\n')
+    (tmp / "nofeatures.toml").write_text(_with_space(nv="0", nh="0"))
+    (tmp / "zeros.toml").write_text(_with_space(nv="{ int = [0, 0] }", nh="{ choices = [0] }"))
+    (tmp / "huge.toml").write_text(_with_space(L="2000", nh="16"))
+    (tmp / "parquet.toml").write_text(DEFAULT_TOML.replace('holdout = "ratio"', 'format = "parquet"\nholdout = "ratio"'))
     (tmp / "noval.toml").write_text(DEFAULT_TOML.replace("val_frac = 0.1", "val_frac = 0.0"))
     spec = load_study_spec("default").with_overrides(data_spec=TINY_DATA)
     runs = tmp / "runs"
@@ -83,6 +115,15 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp
 
 
+def _with_space(**entries: str) -> str:
+    """The default study with these [space] lines replaced (`L = { int = [1, 10] }` -> `L = 2000`)."""
+    lines = [
+        f"{line.split(' = ')[0]} = {entries[line.split(' = ')[0]]}" if line.split(" = ")[0] in entries else line
+        for line in DEFAULT_TOML.splitlines()
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def run_case(args: list[str], tmp: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     argv = ["--data", TINY_DATA, "--max-epochs", "1", "--trials", "2", "--runs-dir", str(tmp / "runs")]
     code = sweep.main(argv + [a.format(tmp=tmp) for a in args])
@@ -90,7 +131,8 @@ def run_case(args: list[str], tmp: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, captured.err
-    return code, lines[0].replace(str(tmp), "<tmp>").replace(str(ROOT), "<repo>")
+    line = lines[0].replace(str(tmp), "<tmp>").replace(str(ROOT), "<repo>")
+    return code, re.sub(r"[\d.]+ [GM]B available", "<free memory> available", line)  # the machine's
 
 
 def fingerprint(tmp: Path) -> tuple[str, list[str]]:
@@ -108,6 +150,7 @@ def test_every_bad_input_gives_one_line_and_leaves_the_study_alone(
         code, line = run_case(args, inputs, capsys)
         assert code != 0, f"{case}: exit 0 with {line!r}"
         assert line.startswith("error: "), f"{case}: {line!r}"
+        assert SAYS.get(case, "") in line, f"{case}: {line!r}"
         assert fingerprint(inputs) == before, f"{case} changed the study or trained"
         assert not (inputs / "fresh.db").exists(), f"{case} created a storage"
         shown = " ".join(a.replace("{tmp}", "<tmp>") for a in args)

@@ -2,6 +2,7 @@
 subprocess), --help names every flag, --out writes markdown with plots linked beside it."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -91,3 +92,32 @@ def test_stdout_without_plots_and_twice_the_same(tmp_path, capsys):
 def test_refresh_without_final_seeds_is_refused(tmp_path, capsys):
     assert report.main(["--refresh", "--storage", storage(tmp_path)]) == 2
     assert "only apply with --final-seeds" in capsys.readouterr().err
+
+
+# -- output paths (issue 16 defect 8): one line each, before any plot is written --------------
+
+
+@pytest.fixture
+def demo(tmp_path):
+    make_study(tmp_path, name="demo", n=12)
+    (tmp_path / "afile").write_text("a regular file\n")
+    (tmp_path / "adir").mkdir()
+    return ["--study", "demo", "--storage", storage(tmp_path)]
+
+
+@pytest.mark.parametrize("case, args, says", [
+    ("--out naming a folder", ["--out", "{tmp}/adir"], "--out {tmp}/adir is a folder"),
+    ("--out under a file", ["--out", "{tmp}/afile/REPORT.md"], "--out {tmp}/afile/REPORT.md: cannot write"),
+    ("--out read-only", ["--out", "/sys/REPORT.md", "--plots", "{tmp}/plots"], "--out /sys/REPORT.md: cannot write"),
+    ("--plots naming a file", ["--out", "{tmp}/REPORT.md", "--plots", "{tmp}/afile"], "--plots {tmp}/afile is a file"),
+])
+def test_an_unusable_output_path_is_one_line_before_any_plot(demo, tmp_path, capsys, case, args, says):
+    if case == "--out read-only" and not os.path.isdir("/sys"):
+        pytest.skip("no read-only /sys here")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code = report.main(demo + [a.format(tmp=tmp_path) for a in args])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert code == 2 and captured.out == "" and len(lines) == 1, captured.err
+    assert lines[0].startswith("report.py: error: ") and says.format(tmp=tmp_path) in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no plots, no report, no folder

@@ -3,6 +3,7 @@ the study file, reproducible seeds, and every user mistake as one line and exit 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +222,61 @@ def test_the_same_data_file_named_from_another_folder_is_the_same_data(sweep_mai
     monkeypatch.chdir(tmp_path / "b")
     code, err = sweep_main(*args, "--data", "data.txt", "--trials", 3)  # the same name, other data
     assert code == 2 and "was run on other data" in err
+
+
+# -- issue 16: names, data identity, giving up ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["exp#1", "a%b?c"])
+def test_a_study_named_with_url_characters_keeps_its_database_name(sweep_main, study_file, tmp_path,
+                                                                   monkeypatch, capsys, name):
+    """SQLAlchemy reads `%`, `?` and `#` in a URL as its own syntax: `exp#1.toml` wrote `exp`."""
+    import report
+
+    path = study_file(name=name, space=SMALL_SPACE)
+    monkeypatch.chdir(tmp_path)  # the default runs/ folder, so the printed command has no --storage
+    for runs_dir in ([], ["--runs-dir", tmp_path / "other"]):
+        code, err = sweep_main("--study", path, "--trials", 1, *runs_dir)
+        assert code == 0, err
+        command = err.strip().splitlines()[-1].split("tables: ")[1]
+        folder = tmp_path / ("other" if runs_dir else "runs")
+        assert sorted(p.name for p in folder.iterdir()) == sorted([f"{name}.db", name])
+        assert len(load_study(f"sqlite:///{folder}/{name.replace('%', '%25').replace('?', '%3F').replace('#', '%23')}.db",
+                              name=name).trials) == 1
+        code, err = sweep_main("--study", path, "--trials", 1, *runs_dir)  # the re-run resumes
+        assert code == 0 and "nothing to do" in err
+        assert command.startswith("python report.py ")
+        capsys.readouterr()
+        assert report.main(shlex.split(command)[2:]) == 0
+        assert capsys.readouterr().out.startswith(f"# Caser hyperparameter study: {name}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "runs", "studies"]  # no stray `exp`
+
+
+def test_a_data_file_changed_in_place_is_refused_and_an_unchanged_one_moved_resumes(
+        sweep_main, study_file, tmp_path):
+    rng = np.random.default_rng(0)
+    lines = [f"{u} {i}" for u in range(40) for i in rng.choice(60, 25, replace=False)]
+    data = tmp_path / "data.txt"
+    data.write_text("\n".join(lines) + "\n")
+    args = ("--study", study_file(space=SMALL_SPACE), "--runs-dir", tmp_path / "runs")
+    assert sweep_main(*args, "--data", data, "--trials", 1)[0] == 0
+    moved = tmp_path / "elsewhere" / "renamed.txt"
+    moved.parent.mkdir()
+    data.rename(moved)
+    code, err = sweep_main(*args, "--data", moved, "--trials", 2)  # the same content: the same data
+    assert code == 0, err
+    moved.write_text("\n".join(lines[:-100]) + "\n")  # the same path, other content
+    code, err = sweep_main(*args, "--data", moved, "--trials", 3)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: study 'tiny' in sqlite:///{tmp_path}/runs/tiny.db was run on other data: "
+                          f"{moved} has changed"), err
+    assert len(load_study(tmp_path / "runs" / "tiny.db").trials) == 2
+
+
+def test_a_sweep_whose_every_trial_diverges_exits_non_zero_and_says_why(sweep_main, study_file, tmp_path):
+    space = {**SMALL_SPACE, "lr": "{ float = [1e30, 1e31] }", "l2": 1e10, "batch_size": 16}  # NaN losses
+    code, err = sweep_main("--study", study_file(space=space), "--runs-dir", tmp_path / "runs", "--trials", 2)
+    last = err.strip().splitlines()[-1]
+    assert code != 0
+    assert last.startswith("error: stopping: 10 trials in a row failed (last: diverged"), err
+    assert "0 of 2 finished trials" in last and "Traceback" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import FixedTrial, TrialState
@@ -13,7 +14,8 @@ from search.errors import StudyError
 from search.objective import make_objective
 from search.options import SweepOptions
 from search.space import Infeasible, check_feasible, parse_space, suggest
-from search.study import open_study
+from search.runner import run_sweep
+from search.study import count_finished, open_study
 from search.studyfile import load_study_spec
 
 DEFAULT = load_study_spec("default")
@@ -67,57 +69,71 @@ def test_int_entries_suggest_ints_and_log_floats_stay_positive():
 # -- infeasible configurations ----------------------------------------------------------------
 
 
-def test_check_feasible_names_both_constraints():
+def test_feasibility_follows_the_model_not_the_median_sequence(small_study):
+    """Issue 13 item 5: the original trains any L and T by left-padding short sequences, so only
+    a model that cannot be built (no features) or held in memory is infeasible."""
+    spec, data = small_study
     with pytest.raises(Infeasible, match="nv = nh = 0"):
-        check_feasible({"nv": 0, "nh": 0}, max_window=10)
-    with pytest.raises(Infeasible, match=r"L \+ T = 12 exceeds the data's limit 10"):
-        check_feasible({"L": 9, "T": 3}, max_window=10)
-    check_feasible({"nv": 0, "nh": 1, "L": 7, "T": 3}, max_window=10)  # on the limit: fine
-    check_feasible({"nv": 1, "nh": 0, "L": 50, "T": 50}, max_window=None)
+        check_feasible({"nv": 0, "nh": 0}, data)
+    median = int(np.median(data.split.train.lengths))
+    check_feasible({"L": median + 20, "T": 5, "nv": 1, "nh": 2}, data)  # mostly padding: trains
+    with pytest.raises(Infeasible, match=r"^infeasible: L=3000, .* needs about .* lower space\.L"):
+        check_feasible({"L": 3000, "nv": 1, "nh": 2}, data)
+    check_feasible({"nv": 1, "nh": 0, "L": 50, "T": 50}, None)
 
 
 @pytest.fixture
 def small_study(study_file, tmp_path):
-    path = study_file(space={"L": "{ int = [1, 10] }", "T": "{ int = [1, 5] }",
+    path = study_file(space={"L": "{ int = [1, 3000] }", "T": "{ int = [1, 5] }",
                              "nv": "{ int = [0, 4] }", "nh": "{ int = [0, 8] }"})
     spec = load_study_spec(str(path))
-    data = prepare_data(spec)
-    return spec, data, data.max_window
+    return spec, prepare_data(spec)
 
 
-def test_infeasible_trials_are_pruned_with_their_reason_and_never_train(small_study, tmp_path):
-    spec, data, max_window = small_study
-    options = SweepOptions(n_trials=3, runs_dir=tmp_path)
+def test_infeasible_trials_are_pruned_with_their_reason_never_train_and_never_count(small_study, tmp_path):
+    spec, data = small_study
+    options = SweepOptions(n_trials=2, runs_dir=tmp_path)
     study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", options)
     study.enqueue_trial({"L": 1, "T": 1, "nv": 0, "nh": 0})
-    study.enqueue_trial({"L": max_window, "T": 1, "nv": 2, "nh": 2})
-    objective = make_objective(spec, data, options)
-    study.optimize(objective, n_trials=3)
+    study.enqueue_trial({"L": 3000, "T": 1, "nv": 2, "nh": 2})
+    study.enqueue_trial({"L": 30, "T": 5, "nv": 2, "nh": 2})  # longer than any sequence: trains
+    assert run_sweep(spec, study, data, options, lambda line: None) == 2
     infeasible = study.trials[1:3]
     assert [t.state for t in infeasible] == [TrialState.PRUNED, TrialState.PRUNED]
     assert infeasible[0].user_attrs["reason"] == "infeasible: nv = nh = 0 leaves no convolutional features"
-    assert infeasible[1].user_attrs["reason"] == (
-        f"infeasible: L + T = {max_window + 1} exceeds the data's limit {max_window}")
+    assert infeasible[1].user_attrs["reason"].startswith("infeasible: L=3000, T=1, d=50, nv=2, nh=2")
     for trial in infeasible:
         assert "epochs_run" not in trial.user_attrs
         assert not (tmp_path / "tiny" / f"trial_{trial.number:04d}").exists()
+    # The defaults and the long window trained; the infeasible two did not count toward 2.
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, *[TrialState.PRUNED] * 2, TrialState.COMPLETE]
+    assert count_finished(study) == 2
 
 
 def test_the_objective_prunes_an_infeasible_fixed_trial(small_study, tmp_path):
-    spec, data, max_window = small_study
+    spec, data = small_study
     trial = FixedTrial({"L": 2, "T": 1, "nv": 0, "nh": 0})
     with pytest.raises(optuna.TrialPruned, match="nv = nh = 0"):
         make_objective(spec, data, SweepOptions(n_trials=1, runs_dir=tmp_path))(trial)
     assert trial.user_attrs["reason"].startswith("infeasible: nv = nh = 0")
 
 
-def test_a_space_that_can_never_fit_the_data_is_refused_before_the_sweep(study_file):
-    path = study_file(space={"L": "{ int = [20, 30] }", "T": 3})
-    spec = load_study_spec(str(path))
-    max_window = prepare_data(spec).max_window
-    with pytest.raises(StudyError, match=rf"tiny\.toml: the smallest L \+ T = 23 exceeds the data's limit {max_window}"):
-        check_space_fits(spec, max_window)
-    check_space_fits(load_study_spec(str(study_file(space={"L": "{ int = [1, 30] }"}))), max_window)
+def test_a_space_that_can_never_train_is_refused_before_the_sweep(study_file, small_study):
+    _, data = small_study
+    for space, message in (
+        ({"L": 3000, "nh": 16}, r"tiny\.toml: even the smallest configuration of the space \(L=3000, .*lower space\.L"),
+        ({"L": 3000, "nh": "{ int = [4, 16] }", "d": "{ choices = [8, 64] }"}, r"\(L=3000, T=3, d=8, nv=4, nh=4"),
+        ({"nv": 0, "nh": 0}, r"tiny\.toml: nv = nh = 0 in every configuration"),
+        ({"nv": "{ int = [0, 0] }", "nh": "{ choices = [0] }"}, "nv = nh = 0 in every configuration"),
+    ):
+        spec = load_study_spec(str(study_file(space=space)))
+        with pytest.raises(StudyError, match=message):
+            check_space_fits(spec, data)
+    for fits in ({"L": "{ int = [20, 30] }", "T": 3},  # every window longer than the median: fine
+                 {"L": "{ int = [1, 3000] }", "nh": 16},  # the large ones are pruned one by one
+                 {"L": 3000, "nh": "{ int = [0, 16] }"},  # nh = 0 fits
+                 {"nv": "{ int = [0, 2] }", "nh": 0}):
+        check_space_fits(load_study_spec(str(study_file(space=fits))), data)
 
 
 # -- malformed entries ----------------------------------------------------------------------
