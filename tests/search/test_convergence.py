@@ -98,14 +98,16 @@ def test_without_patience_a_trial_trains_its_whole_budget(study_file, tmp_path):
 
 
 def test_an_infeasible_trial_records_why_it_ended(study_file, tmp_path):
-    # T larger than the longest window any user has cannot train.
-    path = study_file(space={"T": "{ choices = [1000] }"}, max_epochs=1)
+    # No convolution at all (nv = nh = 0) leaves the model nothing to train.
+    path = study_file(space={"nv": "{ int = [0, 1] }", "nh": "{ int = [0, 1] }"}, max_epochs=1)
     spec = load_study_spec(str(path))
-    options = SweepOptions(n_trials=1, runs_dir=tmp_path)
+    options = SweepOptions(n_trials=2, runs_dir=tmp_path)
     study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", options)
-    study.enqueue_trial({"T": 1000})
+    study.enqueue_trial({"nv": 0, "nh": 0})
     run_sweep(spec, study, prepare_data(spec), options, lambda line: None)
-    infeasible = [t for t in load_study(tmp_path / "tiny.db").trials if record.is_infeasible(t)]
+    trials = load_study(tmp_path / "tiny.db").trials
+    infeasible = [t for t in trials if record.is_infeasible(t)]
+    assert infeasible, [(t.params, t.state, t.user_attrs) for t in trials]
     assert infeasible and all(t.user_attrs[record.STOP_REASON] == "infeasible" for t in infeasible)
 
 
