@@ -110,7 +110,7 @@ def batch_metrics(model, eval_set: EvalSet, start: int, stop: int) -> dict[str, 
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[unseen], minlength=stop - start))])
     n_relevant = torch.from_numpy(np.diff(eval_set.target_indptr[start : stop + 1]))
     items = eval_set.target_items[t0:t1][torch.from_numpy(unseen)]
-    return target_metrics(scores, indptr.astype(np.int64), items, n_relevant)
+    return target_metrics(scores, indptr.astype(np.int64), items, n_relevant, overwrite=True)
 
 
 def evaluate(model, eval_set: EvalSet, prefix: str = "val", batch_users: int | None = None) -> dict[str, float]:
