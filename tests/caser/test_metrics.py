@@ -98,15 +98,16 @@ def test_each_users_metrics_equal_the_sorted_reference(held_out, max_seen):
 
 
 @pytest.mark.parametrize("limit", [0, 1, 10**9])
-def test_comparison_and_sorting_count_alike_on_tie_heavy_scores(monkeypatch, limit):
-    """Scores drawn from 4 values tie everywhere; every user counted by sorting (limit 0), by
+@pytest.mark.parametrize("n_items", [30, 1000])
+def test_comparison_and_sorting_count_alike_on_tie_heavy_scores(monkeypatch, limit, n_items):
+    """Scores drawn from few values tie everywhere; every user counted by sorting (limit 0), by
     comparison (10**9) or a mix (1) gives the same per-user metrics."""
     rng = np.random.default_rng(7)
-    scores = torch.tensor(rng.integers(0, 4, size=(25, 31)), dtype=torch.float32)
+    scores = torch.tensor(rng.integers(0, n_items // 8, size=(25, n_items + 1)), dtype=torch.float32)
     scores[:, 0] = -torch.inf
-    relevant = torch.rand(25, 31, generator=torch.Generator().manual_seed(7)) < 0.1
+    relevant = torch.rand(25, n_items + 1, generator=torch.Generator().manual_seed(7)) < 0.1
     relevant[:, 0] = False
-    relevant[torch.arange(25), torch.randint(1, 31, (25,))] = True
+    relevant[torch.arange(25), torch.randint(1, n_items + 1, (25,))] = True
     expected = ranking_metrics(scores, relevant)
     monkeypatch.setattr(metrics, "COMPARE_MAX_TARGETS", limit)
     got = ranking_metrics(scores, relevant)
