@@ -113,6 +113,13 @@ def test_comparison_and_sorting_count_alike_on_tie_heavy_scores(monkeypatch, lim
     got = ranking_metrics(scores, relevant)
     for name in expected:
         assert torch.equal(got[name], expected[name]), name
+    # The worst order, spelled out: integer scores, held-out items a quarter below their ties.
+    worst = (scores - 0.25 * relevant).double().numpy()
+    for u in range(25):
+        targets = set(torch.nonzero(relevant[u]).flatten().tolist())
+        reference = per_user_metrics(worst[u], set(), targets)
+        for name in expected:
+            assert float(got[name][u]) == pytest.approx(reference[name], abs=1e-9), (u, name)
 
 
 def test_a_held_out_item_tied_with_another_candidate_is_placed_below_it():
