@@ -96,7 +96,7 @@ def count_at_or_above(scores: torch.Tensor, held: torch.Tensor, n_held: np.ndarr
     it picks each row's path (module docstring). overwrite: `scores` may be sorted in place."""
     few = n_held <= COMPARE_MAX_TARGETS
     if few.all():
-        return _by_comparison(scores, held, int(n_held.max(initial=0)))
+        return _by_comparison(scores, held, n_held)
     if not few.any():
         return _by_sorting(scores if overwrite else scores.clone(), held, n_held)
     out = torch.zeros(held.shape, dtype=torch.int64, device=scores.device)
@@ -104,23 +104,32 @@ def count_at_or_above(scores: torch.Tensor, held: torch.Tensor, n_held: np.ndarr
         rows = torch.from_numpy(np.flatnonzero(mask)).to(scores.device)
         part_scores, part_held = scores.index_select(0, rows), held.index_select(0, rows)
         if mask is few:
-            part = _by_comparison(part_scores, part_held, int(n_held[mask].max()))
+            part = _by_comparison(part_scores, part_held, n_held[mask])
         else:
             part = _by_sorting(part_scores, part_held, n_held[mask])
         out.index_copy_(0, rows, part)
     return out
 
 
-def _by_comparison(scores: torch.Tensor, held: torch.Tensor, width: int) -> torch.Tensor:
-    """Columns past `width` are padding everywhere and stay 0. On a CPU numpy's comparison and
-    byte sum run about three times faster than torch's."""
+def _by_comparison(scores: torch.Tensor, held: torch.Tensor, n_held: np.ndarray) -> torch.Tensor:
+    """One pass over the rows per held-out column, each over the rows that have an item in
+    it. On a CPU numpy's comparison and byte sum run about three times faster than torch's."""
     out = torch.zeros(held.shape, dtype=torch.int64, device=scores.device)
-    for j in range(width):
-        if scores.device.type == "cpu":
-            above = scores.detach().numpy() >= held[:, j : j + 1].numpy()
-            out[:, j] = torch.from_numpy(above.view(np.uint8).sum(1, dtype=np.int64))
+    for j in range(int(n_held.max(initial=0))):
+        if (n_held > j).all():
+            part_scores, part_held, rows = scores, held[:, j : j + 1], None
         else:
-            out[:, j] = (scores >= held[:, j : j + 1]).sum(1)
+            rows = torch.from_numpy(np.flatnonzero(n_held > j)).to(scores.device)
+            part_scores, part_held = scores.index_select(0, rows), held[rows, j : j + 1]
+        if scores.device.type == "cpu":
+            above = part_scores.detach().numpy() >= part_held.numpy()
+            counts = torch.from_numpy(above.view(np.uint8).sum(1, dtype=np.int64))
+        else:
+            counts = (part_scores >= part_held).sum(1)
+        if rows is None:
+            out[:, j] = counts
+        else:
+            out[rows, j] = counts
     return out
 
 
