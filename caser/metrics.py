@@ -30,6 +30,10 @@ binary search per item.
 """
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -122,8 +126,15 @@ def _by_comparison(scores: torch.Tensor, held: torch.Tensor, n_held: np.ndarray)
             rows = torch.from_numpy(np.flatnonzero(n_held > j)).to(scores.device)
             part_scores, part_held = scores.index_select(0, rows), held[rows, j : j + 1]
         if scores.device.type == "cpu":
-            above = part_scores.detach().numpy() >= part_held.numpy()
-            counts = torch.from_numpy(above.view(np.uint8).sum(1, dtype=np.int64))
+            values, thresholds = part_scores.detach().numpy(), part_held.numpy()
+            counts_np = np.empty(len(values), dtype=np.int64)
+
+            def count(rows_: slice) -> None:
+                above = values[rows_] >= thresholds[rows_]
+                counts_np[rows_] = above.view(np.uint8).sum(1, dtype=np.int64)
+
+            _over_row_blocks(count, values.shape)
+            counts = torch.from_numpy(counts_np)
         else:
             counts = (part_scores >= part_held).sum(1)
         if rows is None:
@@ -138,7 +149,7 @@ def _by_sorting(scores: torch.Tensor, held: torch.Tensor, n_held: np.ndarray) ->
     than torch's), then binary-search the held-out scores in their rows."""
     if scores.device.type == "cpu":
         ascending = scores.detach().numpy()
-        ascending.sort(axis=1)
+        _over_row_blocks(lambda rows_: ascending[rows_].sort(axis=1), ascending.shape)
         ascending = torch.from_numpy(ascending)
     else:
         ascending = torch.sort(scores, dim=1).values
@@ -216,6 +227,27 @@ def _from_counts(at_or_above: torch.Tensor, rows: torch.Tensor, j: torch.Tensor,
     out["ndcg@10"] = per_user(torch.where(in_top, 1 / torch.log2(c + 1), 0.0)) / _ideal_dcg(n_relevant, 10)
     out["hit@10"] = (per_user(in_top.to(torch.float64)) > 0).to(torch.float64)
     return out
+
+
+def _over_row_blocks(work: Callable[[slice], object], shape: tuple[int, int]) -> None:
+    """work(rows) over blocks of rows, on as many threads as torch uses: numpy's comparisons,
+    sums and sorts release the GIL, so the CPU's cores share the pass as they share the
+    scoring product. Small arrays stay on the calling thread."""
+    threads = min(torch.get_num_threads(), shape[0])
+    if threads <= 1 or shape[0] * shape[1] < _PARALLEL_MIN_CELLS:
+        work(slice(0, shape[0]))
+        return
+    bounds = np.linspace(0, shape[0], threads + 1).astype(int)
+    blocks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    list(_pool(threads).map(work, blocks))
+
+
+_PARALLEL_MIN_CELLS = 2**16
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="caser-metrics")
 
 
 def _csr_cells(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -85,9 +85,14 @@ def _random_case(seed: int, n_users: int, n_items: int, held_out: tuple[int, int
 
 @pytest.mark.parametrize("held_out", [(1, 1), (1, 2), (3, 40), (1, 60)])
 @pytest.mark.parametrize("max_seen", [0, 25])
-def test_each_users_metrics_equal_the_sorted_reference(held_out, max_seen):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_each_users_metrics_equal_the_sorted_reference(monkeypatch, request, held_out, max_seen, threads):
     """1 held-out item a user, 1-2 (counted by comparison), 3-40 (by sorting the row) and a mix,
-    with and without items excluded as seen."""
+    with and without items excluded as seen, with the CPU passes on one thread or split
+    between two (however small the batch)."""
+    monkeypatch.setattr(metrics, "_PARALLEL_MIN_CELLS", 0)
+    request.addfinalizer(lambda previous=torch.get_num_threads(): torch.set_num_threads(previous))
+    torch.set_num_threads(threads)
     scores, seen, targets, masked, relevant, n_relevant = _random_case(
         sum(held_out) + max_seen, n_users=30, n_items=80, held_out=held_out, max_seen=max_seen)
     per_user = ranking_metrics(masked, relevant, n_relevant)
