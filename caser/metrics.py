@@ -1,8 +1,8 @@
 """Full-ranking metrics from the ranks of the held-out items alone, vectorised over a batch of users.
 
 Every metric here depends only on where the held-out items land in the ranked list of candidate
-items (every item but padding and those the user saw in training), so the catalogue is never
-sorted: for each held-out item we count the candidates scoring at or above it. With the
+items (every item but padding and those the user saw in training), so no ranked list is ever
+built: for each held-out item we count the candidates scoring at or above it. With the
 held-out items' positions c_1 < ... < c_n in the ranked list and |R| distinct held-out items
 (|R| >= n: the original counts held-out items the user also saw in training, which can never
 be hit):
@@ -40,8 +40,8 @@ import torch
 from caser.metric_names import KS
 
 # Users with at most this many held-out items are counted by one comparison pass over their
-# row per item; users with more by sorting the row once (about the cost of two passes, see
-# docs/measurements.md). Both give the same counts.
+# row per item; users with more by sorting the row's values once and a binary search (about
+# the cost of three passes, see docs/measurements.md). Both give the same counts.
 COMPARE_MAX_TARGETS = 2
 
 
