@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from caser.evaluation import EvalSet, build_eval_set
+from caser.evaluation import eval_batch_users as eval_batch_users_for
 from caser.windows import SeenItems, Windows, build_windows, sample_negatives
 
 if TYPE_CHECKING:
@@ -120,13 +121,14 @@ class CaserDataModule(pl.LightningDataModule):
         batch_size: int,
         seed: int,
         protocol: str = "validation",
-        eval_batch_users: int = 1024,
+        eval_batch_users: int | None = None,
     ) -> None:
         super().__init__()
         self.data, self.L, self.T, self.protocol = data, L, T, protocol
         self.neg_samples, self.batch_size, self.seed = neg_samples, batch_size, seed
-        self.eval_batch_users = eval_batch_users
         self.eval_set = data.eval_set(protocol, L)
+        # Users per evaluation batch; by default as many as fit the evaluation's memory bound.
+        self.eval_batch_users = eval_batch_users or eval_batch_users_for(data.num_items)
 
     def train_dataloader(self) -> TrainBatches:
         return TrainBatches(

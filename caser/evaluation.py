@@ -2,16 +2,21 @@
 
 An `EvalSet` holds, for every user with a held-out item, the L items that precede the
 held-out part, the items to exclude (seen in training) and the held-out items, as compact CSR
-arrays so that a batch of consecutive users is a slice.
+arrays so that a batch of consecutive users is a slice: nothing here is users x items.
+
+A batch scores every item for its users, (B, num_items + 1), and ranks the held-out items in
+it (`caser.metrics`), so its memory is a few times B x items; `eval_batch_users` picks B
+from `EVAL_BATCH_CELLS`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 
-from caser.metrics import ranking_metrics
+from caser.metrics import target_metrics
 from caser.sequences import Sequences
 from caser.windows import SeenItems, last_inputs
 
@@ -28,6 +33,28 @@ class EvalSet:
 
     def __len__(self) -> int:
         return len(self.users)
+
+    @cached_property
+    def target_unseen(self) -> np.ndarray:
+        """(len(target_items),) bool: the held-out item was not seen in training, so it can be
+        hit (a seen one is excluded from the ranking yet counts in |R|, as in the original)."""
+        stride = self.num_items + 1
+        seen_keys = np.repeat(np.arange(len(self), dtype=np.int64), np.diff(self.seen_indptr))
+        seen_keys = seen_keys * stride + self.seen_items.numpy()
+        target_keys = np.repeat(np.arange(len(self), dtype=np.int64), np.diff(self.target_indptr))
+        target_keys = target_keys * stride + self.target_items.numpy()
+        return ~np.isin(target_keys, seen_keys)
+
+
+# A batch of B users scores B x (num_items + 1) cells; this many at most (16 MB of float32
+# scores, a few times that in all while ranking): large enough that the scoring product runs
+# near its full speed, small enough to stay in cache-friendly sizes (docs/measurements.md).
+EVAL_BATCH_CELLS = 2**22
+
+
+def eval_batch_users(num_items: int) -> int:
+    """Users per evaluation batch for a catalogue of num_items: EVAL_BATCH_CELLS' worth."""
+    return max(1, EVAL_BATCH_CELLS // (num_items + 1))
 
 
 def _select(indptr: np.ndarray, items: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +96,7 @@ def batch_metric_sums(model, eval_set: EvalSet, start: int, stop: int) -> dict[s
 @torch.no_grad()
 def batch_metrics(model, eval_set: EvalSet, start: int, stop: int) -> dict[str, torch.Tensor]:
     """Per-user metrics of eval users [start, stop), (stop - start,) each: score all items,
-    exclude seen, rank."""
+    exclude seen ones and padding, rank the held-out items."""
     device = next(iter([*model.parameters(), *model.buffers()])).device
     users = eval_set.users[start:stop].to(device)
     scores = model.score_all(eval_set.inputs[start:stop].to(device), users)  # (B, I + 1)
@@ -78,20 +105,23 @@ def batch_metrics(model, eval_set: EvalSet, start: int, stop: int) -> dict[str, 
     scores[seen_rows, eval_set.seen_items[s0:s1].to(device)] = -torch.inf
     scores[:, 0] = -torch.inf  # padding is not an item
     t0, t1 = eval_set.target_indptr[start], eval_set.target_indptr[stop]
-    relevant = torch.zeros_like(scores, dtype=torch.bool)
-    relevant[_rows(eval_set.target_indptr, start, stop).to(device), eval_set.target_items[t0:t1].to(device)] = True
-    n_relevant = relevant.sum(1)
-    relevant &= torch.isfinite(scores)  # a held-out item seen in training can never be hit
-    return ranking_metrics(scores, relevant, n_relevant)
+    unseen = eval_set.target_unseen[t0:t1]  # a held-out item seen in training can never be hit
+    rows = np.repeat(np.arange(stop - start), np.diff(eval_set.target_indptr[start : stop + 1]))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[unseen], minlength=stop - start))])
+    n_relevant = torch.from_numpy(np.diff(eval_set.target_indptr[start : stop + 1]))
+    items = eval_set.target_items[t0:t1][torch.from_numpy(unseen)]
+    return target_metrics(scores, indptr.astype(np.int64), items, n_relevant, overwrite=True)
 
 
-def evaluate(model, eval_set: EvalSet, prefix: str = "val", batch_users: int = 1024) -> dict[str, float]:
-    """Mean metrics over the eval users, named `<prefix>/<metric>`."""
+def evaluate(model, eval_set: EvalSet, prefix: str = "val", batch_users: int | None = None) -> dict[str, float]:
+    """Mean metrics over the eval users, named `<prefix>/<metric>`; batch_users: users per
+    batch (default `eval_batch_users(num_items)`), which changes memory, not the numbers."""
     was_training = model.training
     model.eval()
+    step = batch_users or eval_batch_users(eval_set.num_items)
     totals: dict[str, float] = {}
-    for start in range(0, len(eval_set), batch_users):
-        sums = batch_metric_sums(model, eval_set, start, min(start + batch_users, len(eval_set)))
+    for start in range(0, len(eval_set), step):
+        sums = batch_metric_sums(model, eval_set, start, min(start + step, len(eval_set)))
         for k, v in sums.items():
             totals[k] = totals.get(k, 0.0) + float(v)
     model.train(was_training)

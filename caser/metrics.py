@@ -1,28 +1,48 @@
-"""Full-ranking metrics, vectorised over a batch of users, with the original's definitions.
+"""Full-ranking metrics from the ranks of the held-out items alone, vectorised over a batch of users.
 
-Every item is ranked; items the user saw in training (and padding) are excluded by giving them
-score -inf, which puts them after every real candidate, so the positions of the remaining
-items are those of the original's filtered list. With hits h_1..h_n along the ranked list and
-|R| distinct relevant (held-out) items:
-    Precision@k = (sum_{j<=k} h_j) / k          Recall@k = (sum_{j<=k} h_j) / |R|
-    AP          = (1/|R|) sum_j h_j * (sum_{i<=j} h_i) / j      (MAP: mean AP over users)
-    NDCG@k      = sum_{j<=k} h_j / log2(j + 1)  /  sum_{j<=min(k,|R|)} 1 / log2(j + 1)
-    HitRate@k   = 1 if any h_j = 1 for j <= k
+Every metric here depends only on where the held-out items land in the ranked list of candidate
+items (every item but padding and those the user saw in training), so no ranked list is ever
+built: for each held-out item we count the candidates scoring at or above it. With the
+held-out items' positions c_1 < ... < c_n in the ranked list and |R| distinct held-out items
+(|R| >= n: the original counts held-out items the user also saw in training, which can never
+be hit):
+    AP          = (1/|R|) sum_j j / c_j                   (MAP: mean AP over users)
+    Precision@k = #{j: c_j <= k} / k                      Recall@k = #{j: c_j <= k} / |R|
+    NDCG@k      = sum_{c_j <= k} 1 / log2(c_j + 1)  /  sum_{j <= min(k, |R|)} 1 / log2(j + 1)
+    HitRate@k   = 1 if some c_j <= k
+which are the original's definitions over its sorted list (hits h_1.. along the list:
+AP = (1/|R|) sum_j h_j (sum_{i<=j} h_i) / j); `caser/reference_metrics.py` is that list.
+
+Tie rule (pessimistic): a candidate that is not held out and scores exactly as much as a
+held-out item is ranked above it; held-out items tied with one another take consecutive
+places (which one comes first changes no metric). So the metrics are those of the worst order
+the scores allow: a model gains nothing from a tie, and one that scores every item alike gets
+the floor, not whatever order a sort happened to leave. Without ties this is the only order.
+The popularity baseline (integer counts, many ties) is the one place where it shows.
+
+How a position is counted: r = #{candidates scoring >= the item} (itself and tied held-out
+items included), then c_j = j + min_{i >= j}(r_i - i) over the user's r sorted ascending,
+which moves tied held-out items to consecutive places ending at their shared r. Excluded
+items and padding must score -inf (never >= a held-out item's finite score). The count takes
+one of two exact paths per user (`COMPARE_MAX_TARGETS`): a comparison pass over the row per
+held-out item, or, for users with more held-out items, one sort of the row's values and a
+binary search per item.
 """
 from __future__ import annotations
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 import numpy as np
 import torch
 
 from caser.metric_names import KS
 
-
-def descending_order(scores: torch.Tensor) -> torch.Tensor:
-    """Per-row item order by descending score. On a CPU numpy's introsort (the original's
-    argsort) is four to five times faster than torch's sort, so it is used there."""
-    if scores.device.type == "cpu":
-        return torch.from_numpy(np.argsort(-scores.detach().numpy(), axis=1))
-    return torch.argsort(scores, dim=1, descending=True)
+# Users with at most this many held-out items are counted by one comparison pass over their
+# row per item; users with more by sorting the row's values once and a binary search (about
+# the cost of three passes, see docs/measurements.md). Both give the same counts.
+COMPARE_MAX_TARGETS = 2
 
 
 def ranking_metric_sums(
@@ -43,23 +63,215 @@ def ranking_metrics(
     items; the original counts held-out items the user also saw in training (they can never
     be hit), so it may exceed relevant.sum(1). Every user must have |R| >= 1.
     """
+    relevant = relevant & torch.isfinite(scores)
+    rows, items = relevant.nonzero(as_tuple=True)
+    counts = torch.bincount(rows, minlength=scores.size(0)).cpu().numpy()
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     n_rel = relevant.sum(1) if n_relevant is None else n_relevant
-    n_rel = n_rel.to(scores.dtype)  # (B,)
-    order = descending_order(scores)
-    hits = relevant.gather(1, order).to(scores.dtype)  # (B, I) in ranked order
-    positions = torch.arange(1, hits.size(1) + 1, dtype=scores.dtype, device=scores.device)
-    cum = hits.cumsum(1)
-    ap = (hits * cum / positions).sum(1) / n_rel
-    out = {"map": ap}
-    for k in KS:
-        hk = cum[:, k - 1] if hits.size(1) >= k else cum[:, -1]
-        out[f"prec@{k}"] = hk / k
-        out[f"recall@{k}"] = hk / n_rel
-    k = min(10, hits.size(1))
-    discounts = 1.0 / torch.log2(positions[:k] + 1)
-    dcg = (hits[:, :k] * discounts).sum(1)
-    ideal_cum = torch.cat([discounts.new_zeros(1), discounts.cumsum(0)])
-    idcg = ideal_cum[n_rel.clamp(max=k).long()]
-    out["ndcg@10"] = dcg / idcg
-    out["hit@10"] = (cum[:, k - 1] > 0).to(scores.dtype)
+    return target_metrics(scores, indptr, items, n_rel)
+
+
+def target_metrics(
+    scores: torch.Tensor, indptr: np.ndarray, items: torch.Tensor, n_relevant: torch.Tensor,
+    overwrite: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Per-user metrics (B,) each, float64, from the scores and each user's held-out items.
+
+    scores: (B, I) with excluded items and padding at -inf. indptr (B + 1,), a numpy CSR over
+    the rows of `scores`, and items: the held-out items that can be hit (not excluded), distinct
+    within a user. n_relevant: (B,) |R| >= 1. The layout lives on the host so that no step
+    waits on the device. overwrite: `scores` may be reordered in place (saves a copy).
+    """
+    device = scores.device
+    n_held = np.diff(indptr)
+    rows, cols = _csr_cells(n_held)
+    rows_t, cols_t = torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)
+    # (B, width) held-out scores, +inf where a user has fewer: nothing scores >= +inf.
+    held = scores.new_full((scores.size(0), max(int(n_held.max(initial=0)), 1)), torch.inf)
+    held[rows_t, cols_t] = scores[rows_t, items.to(device)]
+    at_or_above = count_at_or_above(scores, held, n_held, overwrite)[rows_t, cols_t]  # (N,)
+    return _from_counts(at_or_above, rows_t, cols_t + 1, n_relevant.to(device), scores.size(1))
+
+
+def count_at_or_above(scores: torch.Tensor, held: torch.Tensor, n_held: np.ndarray,
+                      overwrite: bool = False) -> torch.Tensor:
+    """(B, W) int64: how many entries of each row of `scores` (B, I) are >= each of `held`
+    (B, W). n_held: (B,) host array, how many of a row's W entries are real (the first ones);
+    it picks each row's path (module docstring). overwrite: `scores` may be sorted in place."""
+    few = n_held <= COMPARE_MAX_TARGETS
+    if few.all():
+        return _by_comparison(scores, held, n_held)
+    if not few.any():
+        return _by_sorting(scores if overwrite else scores.clone(), held, n_held)
+    out = torch.zeros(held.shape, dtype=torch.int64, device=scores.device)
+    for mask in (few, ~few):
+        rows = torch.from_numpy(np.flatnonzero(mask)).to(scores.device)
+        part_scores, part_held = scores.index_select(0, rows), held.index_select(0, rows)
+        if mask is few:
+            part = _by_comparison(part_scores, part_held, n_held[mask])
+        else:
+            part = _by_sorting(part_scores, part_held, n_held[mask])
+        out.index_copy_(0, rows, part)
     return out
+
+
+def _by_comparison(scores: torch.Tensor, held: torch.Tensor, n_held: np.ndarray) -> torch.Tensor:
+    """One pass over the rows per held-out column, each over the rows that have an item in
+    it. On a CPU numpy's comparison and byte sum run about three times faster than torch's."""
+    out = torch.zeros(held.shape, dtype=torch.int64, device=scores.device)
+    for j in range(int(n_held.max(initial=0))):
+        if (n_held > j).all():
+            part_scores, part_held, rows = scores, held[:, j : j + 1], None
+        else:
+            rows = torch.from_numpy(np.flatnonzero(n_held > j)).to(scores.device)
+            part_scores, part_held = scores.index_select(0, rows), held[rows, j : j + 1]
+        if scores.device.type == "cpu":
+            values, thresholds = part_scores.detach().numpy(), part_held.numpy()
+            counts_np = np.empty(len(values), dtype=np.int64)
+
+            def count(rows_: slice) -> None:
+                above = values[rows_] >= thresholds[rows_]
+                counts_np[rows_] = above.view(np.uint8).sum(1, dtype=np.int64)
+
+            _over_row_blocks(count, values.shape)
+            counts = torch.from_numpy(counts_np)
+        else:
+            counts = (part_scores >= part_held).sum(1)
+        if rows is None:
+            out[:, j] = counts
+        else:
+            out[rows, j] = counts
+    return out
+
+
+def _by_sorting(scores: torch.Tensor, held: torch.Tensor, n_held: np.ndarray) -> torch.Tensor:
+    """Sort each row's values (in place on a CPU, with numpy's vectorised sort, far faster
+    than torch's), then binary-search the held-out scores in their rows."""
+    if scores.device.type == "cpu":
+        ascending = scores.detach().numpy()
+        _over_row_blocks(lambda rows_: ascending[rows_].sort(axis=1), ascending.shape)
+        ascending = torch.from_numpy(ascending)
+    else:
+        ascending = torch.sort(scores, dim=1).values
+    rows_np, cols_np = _csr_cells(n_held)
+    rows, cols = torch.from_numpy(rows_np).to(scores.device), torch.from_numpy(cols_np).to(scores.device)
+    below = _count_below(ascending, rows, held[rows, cols])
+    out = torch.zeros(held.shape, dtype=torch.int64, device=scores.device)
+    out[rows, cols] = scores.size(1) - below
+    return out
+
+
+def _count_below(ascending: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """#{entries of row rows[k] of `ascending` (B, I), sorted, < values[k]} for every k: one
+    binary search for all of them at once (a batched searchsorted would search every padded
+    cell of a (B, width) layout). It first searches every `_STEP`-th entry, a copy small
+    enough for the cache, then the one stretch of `_STEP` entries left: two memory misses a
+    value instead of log2(I). On a CPU in numpy, whose small operations cost less."""
+    xp = np if ascending.device.type == "cpu" else torch
+    if xp is np:
+        ascending, rows, values = ascending.numpy(), rows.numpy(), values.numpy()
+    width = ascending.shape[1]
+    coarse = ascending[:, ::_STEP]
+    coarse = coarse.copy() if xp is np else coarse.contiguous()
+    zero = rows * 0
+    c = _binary_search(xp, coarse.reshape(-1), coarse.shape[1], rows, values, zero,
+                       zero + coarse.shape[1], coarse.shape[1])
+    # row[(c - 1) * STEP] < value <= row[c * STEP]: the count lies in between.
+    lo = xp.clip((c - 1) * _STEP + 1, 0, width)
+    hi = xp.clip(c * _STEP, 0, width)
+    found = _binary_search(xp, ascending.reshape(-1), width, rows, values, lo, hi, _STEP)
+    return torch.from_numpy(found) if xp is np else found
+
+
+_STEP = 64
+
+
+def _binary_search(xp, flat, width: int, rows, values, lo, hi, span: int):
+    """For each k, lo[k] + #{entries of row rows[k] in [lo[k], hi[k]) < values[k]}, with flat
+    holding rows of `width` sorted values, every hi - lo <= span, and array module xp (numpy
+    or torch); the step count follows `span`, not the data, so nothing waits on a device."""
+    base = rows * width
+    lo, hi = base + lo, base + hi
+    last = max(len(flat) - 1, 0)
+    for _ in range(span.bit_length()):
+        mid = (lo + hi) // 2
+        go_right = (flat[xp.clip(mid, 0, last)] < values) & (mid < hi)
+        lo = xp.where(go_right, mid + 1, lo)
+        hi = xp.where(go_right, hi, mid)
+    return lo - base
+
+
+def _from_counts(at_or_above: torch.Tensor, rows: torch.Tensor, j: torch.Tensor,
+                 n_relevant: torch.Tensor, num_candidates: int) -> dict[str, torch.Tensor]:
+    """The metrics of each user from the counts r (N,) of the held-out items, flat and grouped
+    by user: rows (N,) their user, j (N,) 1, 2, ... within each user."""
+    # Sort each user's r ascending (users stay where they are: the user is the major key).
+    stride = num_candidates + 1
+    r = at_or_above.gather(0, _argsort(rows * stride + at_or_above))
+    # c_j = j + min_{i >= j}(r_i - i) within a user, as one suffix minimum over all users: an
+    # offset growing with the user keeps every later user above the current one's values.
+    offset = rows * (2 * stride + len(r))
+    suffix_min = _suffix_min(r - j + offset) - offset
+    c = (suffix_min + j).to(torch.float64)
+    n_rel = n_relevant.to(torch.float64)
+
+    def per_user(values: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(n_rel).index_add_(0, rows, values)
+
+    out = {"map": per_user(j / c) / n_rel}
+    for k in KS:
+        hits = per_user((c <= k).to(torch.float64))
+        out[f"prec@{k}"] = hits / k
+        out[f"recall@{k}"] = hits / n_rel
+    in_top = c <= 10
+    out["ndcg@10"] = per_user(torch.where(in_top, 1 / torch.log2(c + 1), 0.0)) / _ideal_dcg(n_relevant, 10)
+    out["hit@10"] = (per_user(in_top.to(torch.float64)) > 0).to(torch.float64)
+    return out
+
+
+def _over_row_blocks(work: Callable[[slice], object], shape: tuple[int, int]) -> None:
+    """work(rows) over blocks of rows, on as many threads as torch uses: numpy's comparisons,
+    sums and sorts release the GIL, so the CPU's cores share the pass as they share the
+    scoring product. Small arrays stay on the calling thread."""
+    threads = min(torch.get_num_threads(), shape[0])
+    if threads <= 1 or shape[0] * shape[1] < _PARALLEL_MIN_CELLS:
+        work(slice(0, shape[0]))
+        return
+    bounds = np.linspace(0, shape[0], threads + 1).astype(int)
+    blocks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    list(_pool(threads).map(work, blocks))
+
+
+_PARALLEL_MIN_CELLS = 2**16
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="caser-metrics")
+
+
+def _csr_cells(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of every entry of rows holding counts[b] entries each, row by row."""
+    rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    return rows, np.arange(len(rows), dtype=np.int64) - np.repeat(starts, counts)
+
+
+def _argsort(x: torch.Tensor) -> torch.Tensor:
+    """Ascending order of a 1-D tensor; numpy's on a CPU (several times faster than torch's)."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.argsort(x.numpy(), kind="stable"))
+    return x.argsort()
+
+
+def _suffix_min(x: torch.Tensor) -> torch.Tensor:
+    """out[i] = min(x[i:]) of a 1-D tensor."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.minimum.accumulate(x.numpy()[::-1])[::-1].copy())
+    return x.flip(0).cummin(0).values.flip(0)
+
+
+def _ideal_dcg(n_relevant: torch.Tensor, k: int) -> torch.Tensor:
+    discounts = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64, device=n_relevant.device))
+    ideal = torch.cat([discounts.new_zeros(1), discounts.cumsum(0)])
+    return ideal[n_relevant.clamp(max=k).long()]

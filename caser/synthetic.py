@@ -28,8 +28,10 @@ How it is generated (all knobs are keyword arguments of `generate`):
   seen in training are excluded from ranking, so a repeat would be unpredictable), and the
   sequence is cut at the target length, so sizes land within a few percent of the request.
 
-Raw ids are the dense ids themselves. Everything is numpy array work: 1M events take well under
-a second.
+Raw ids are the dense ids themselves. Everything is numpy array work over the events, none of
+it users x items: each user's motifs are drawn densely (a random order of the group's motifs)
+only up to `DENSE_MAX_CELLS` users x group-motifs, which covers the default data, and as
+distinct draws beyond it (the same distribution, other numbers).
 """
 from __future__ import annotations
 
@@ -43,6 +45,12 @@ DEFAULT_ITEMS = 1_000
 DEFAULT_INTERACTIONS = 100_000
 # Motifs drawn per user beyond what the target length needs: repeats and offsets eat into it.
 _SPARE_FACTOR, _SPARE_MOTIFS = 1.3, 2
+# Each user's motifs come from a random order of their group's motifs. Up to this many
+# users x group-motifs cells (about 140 MB of work arrays; the default data is 1M cells) that
+# order is drawn densely, one random key per cell, which keeps the default data byte for byte
+# what it has always been; beyond it only the motifs a user plays are drawn (`_distinct_draws`),
+# so time and memory follow the interactions, not users x items.
+DENSE_MAX_CELLS = 2**22
 
 
 def generate(
@@ -96,10 +104,14 @@ def generate(
     # Each user's motifs: a random order of their group's motifs, first per_user[u] of them.
     members = rng.permutation(num_motifs)[: (num_motifs // groups) * groups].reshape(groups, -1)
     group = rng.integers(groups, size=num_users)
-    order = np.argsort(rng.random((num_users, members.shape[1])), axis=1)
-    chosen = np.take_along_axis(members[group], order, axis=1)
-    take = np.arange(members.shape[1]) < per_user[:, None]
-    seg_motif, seg_user = chosen[take], np.nonzero(take)[0]  # row-major: grouped by user
+    if num_users * members.shape[1] <= DENSE_MAX_CELLS:
+        order = np.argsort(rng.random((num_users, members.shape[1])), axis=1)
+        chosen = np.take_along_axis(members[group], order, axis=1)
+        take = np.arange(members.shape[1]) < per_user[:, None]
+        seg_motif, seg_user = chosen[take], np.nonzero(take)[0]  # row-major: grouped by user
+    else:
+        seg_user, seg_index = _distinct_draws(rng, per_user, members.shape[1])
+        seg_motif = members[group[seg_user], seg_index]
 
     seg_offset = rng.integers(0, max_offset + 1, size=len(seg_motif))
     seg_len = motif_lens[seg_motif] - seg_offset
@@ -112,7 +124,7 @@ def generate(
         # next item continues the motif of the item `interleave` steps back, which one
         # previous item cannot see (the paper's skip behaviour).
         seg_rank = np.repeat(positions_within_user(np.bincount(seg_user, minlength=num_users)), seg_len)
-        order = np.lexsort((seg_rank % interleave, within, seg_rank // interleave, users))
+        order = _stable_order(users, seg_rank // interleave, within, seg_rank % interleave)
         items, users = items[order], users[order]
     noisy = rng.random(len(items)) < noise
     items[noisy] = rng.integers(1, num_items + 1, size=int(noisy.sum()))
@@ -134,6 +146,50 @@ def generate(
         user_ids=np.arange(num_users, dtype=np.int64),
         item_ids=np.arange(num_items + 1, dtype=np.int64),
     )
+
+
+def _stable_order(*keys: np.ndarray) -> np.ndarray:
+    """np.lexsort's order by keys[0], then keys[1], ... (non-negative ints), from one stable
+    argsort of a combined key: the same permutation, several times faster."""
+    spans = [int(key.max(initial=0)) + 1 for key in keys]
+    if np.prod(np.array(spans, dtype=float)) >= 2.0**62:  # no room in an int64
+        return np.lexsort(keys[::-1])
+    combined = np.zeros(len(keys[0]), dtype=np.int64)
+    for key, span in zip(keys, spans):
+        combined = combined * span + key
+    return np.argsort(combined, kind="stable")
+
+
+def _distinct_draws(
+    rng: np.random.Generator, counts: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each row r, counts[r] <= n distinct values of 0..n-1 in uniformly random order (the
+    first counts[r] of a random permutation), flat and grouped by row: (rows, values).
+
+    Draw every cell uniformly, then redraw the cells that repeat an earlier cell of their row
+    until none does. The rule looks only at positions and equality, so relabelling values
+    changes nothing: every ordered choice of distinct values is equally likely. Rows asking for
+    more than half of 0..n-1 (few, and only with tiny n) take a dense random order instead,
+    where redrawing would take long.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    values = rng.integers(0, n, size=len(rows))
+    full = np.flatnonzero(2 * counts > n)
+    if len(full):
+        at = np.isin(rows, full)
+        order = np.argsort(rng.random((len(full), n)), axis=1)
+        values[at] = order[np.arange(n) < counts[full][:, None]]
+    pending = np.flatnonzero(~np.isin(rows, full))  # positions, in order, of rows to check
+    while len(pending):
+        keys = rows[pending] * n + values[pending]
+        repeat = np.ones(len(keys), dtype=bool)
+        repeat[np.unique(keys, return_index=True)[1]] = False  # the first of equal keys stays
+        if not repeat.any():
+            break
+        values[pending[repeat]] = rng.integers(0, n, size=int(repeat.sum()))
+        pending = pending[np.isin(rows[pending], rows[pending[repeat]])]  # rows that repeated
+    return rows, values
 
 
 def _motifs(

@@ -9,7 +9,7 @@ import torch
 from caser.config import DataConfig, ModelConfig
 from caser.data_module import PreparedData
 from caser.datasets import load_split
-from caser.evaluation import batch_metric_sums, evaluate
+from caser.evaluation import EVAL_BATCH_CELLS, batch_metric_sums, batch_metrics, eval_batch_users, evaluate
 from caser.model import Caser
 from caser.popularity import popularity_metrics
 from caser.reference_metrics import reference_evaluate
@@ -33,6 +33,32 @@ def test_user_batches_do_not_change_the_metrics(data, protocol):
         assert batched.keys() == whole.keys()
         for k in whole:
             assert batched[k] == pytest.approx(whole[k], abs=1e-6), (batch, k)
+
+
+def test_user_batches_give_every_user_the_same_numbers(data):
+    """The same ranks for every user whatever the batch; only float sums may round apart."""
+    torch.manual_seed(2)
+    net = Caser(data.num_users, data.num_items, ModelConfig(d=8)).eval()
+    eval_set = data.eval_set("test", L=5)
+
+    def per_user(batch: int) -> dict[str, torch.Tensor]:
+        parts = [batch_metrics(net, eval_set, start, min(start + batch, len(eval_set)))
+                 for start in range(0, len(eval_set), batch)]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    whole = per_user(len(eval_set))
+    assert len(whole["map"]) == len(eval_set)
+    for batch in (1, 5, eval_batch_users(eval_set.num_items)):
+        for k, values in per_user(batch).items():
+            assert torch.allclose(values, whole[k], rtol=0, atol=1e-12), (batch, k, (values - whole[k]).abs().max())
+
+
+@pytest.mark.parametrize("num_items", [10, 1682, 23_000, 5_000_000])
+def test_the_default_batch_keeps_to_the_cell_budget(num_items):
+    users = eval_batch_users(num_items)
+    assert users >= 1
+    assert users * (num_items + 1) <= max(EVAL_BATCH_CELLS, num_items + 1)
+    assert (users + 1) * (num_items + 1) > EVAL_BATCH_CELLS  # and uses it
 
 
 @pytest.mark.parametrize("protocol", ["validation", "test"])

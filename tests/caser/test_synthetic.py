@@ -1,5 +1,8 @@
-"""Synthetic data: deterministic, sized on request, flat popularity, real sequential structure."""
+"""Synthetic data: deterministic, sized on request, flat popularity, real sequential structure;
+the default data byte for byte as before, and shapes past the dense bound drawn sparsely alike."""
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pandas as pd
@@ -7,7 +10,7 @@ import pytest
 
 from caser.errors import DataError
 from caser.sequences import Sequences, positions_within_user
-from caser.synthetic import generate
+from caser.synthetic import DENSE_MAX_CELLS, _distinct_draws, generate
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +89,53 @@ def test_next_item_needs_more_than_the_previous_item(default):
 def test_too_dense_request_is_a_data_error():
     with pytest.raises(DataError, match="too dense"):
         generate(num_users=10, num_items=100, num_interactions=1000)
+
+
+def test_the_default_data_is_byte_for_byte_what_it_has_always_been(default):
+    # The digest of generate(seed=0) before the sparse draw existed: studies and their tests
+    # depend on these exact sequences.
+    digest = hashlib.sha256(default.indptr.tobytes() + default.items.tobytes()).hexdigest()
+    assert digest == "33bc9be1ec3c698a7b7ac0404006ced23cc82f59792544b59657c798d681bc34"
+
+
+@pytest.fixture(scope="module")
+def sparse() -> Sequences:
+    """A shape past the dense bound (20,000 users x 250 motifs), about 6 events a user."""
+    assert 20_000 * 250 > DENSE_MAX_CELLS
+    return generate(num_users=20_000, num_items=500, num_interactions=120_000, seed=4)
+
+
+def test_past_the_dense_bound_the_data_keeps_its_size_and_rules(sparse):
+    assert sparse.num_users == 20_000 and sparse.num_items == 500
+    assert abs(sparse.num_events - 120_000) <= 0.03 * 120_000
+    assert sparse.lengths.min() >= 5
+    keys = sparse.users() * (sparse.num_items + 1) + sparse.items
+    assert len(np.unique(keys)) == sparse.num_events  # no repeats within a user
+    counts = np.bincount(sparse.items, minlength=501)[1:]
+    assert (counts > 0).all() and counts.max() < 2.5 * counts.mean()
+    again = generate(num_users=20_000, num_items=500, num_interactions=120_000, seed=4)
+    assert np.array_equal(again.items, sparse.items) and np.array_equal(again.indptr, sparse.indptr)
+
+
+def test_past_the_dense_bound_the_next_item_still_follows_two_steps_back(sparse):
+    two_back = next_item_accuracy(sparse, 0, backs=(2,))
+    assert two_back > 0.15 and two_back > 3 * next_item_accuracy(sparse, 1)
+
+
+def test_distinct_draws_are_distinct_and_uniform_in_every_position():
+    rng = np.random.default_rng(0)
+    counts = np.array([3] * 40_000 + [7, 8, 10, 0])  # 7 of 10 and all 10: the dense rows
+    rows, values = _distinct_draws(rng, counts, 10)
+    assert np.array_equal(rows, np.repeat(np.arange(len(counts)), counts))
+    assert values.min() >= 0 and values.max() <= 9
+    assert len(np.unique(rows * 10 + values)) == len(rows)
+    assert sorted(values[rows == 40_002]) == list(range(10))
+    # Each of the three positions of the 3-draw rows is uniform over 0..9 (4,000 expected
+    # each; 5 standard deviations is about 300).
+    first3 = values[: 3 * 40_000].reshape(-1, 3)
+    for position in range(3):
+        assert np.abs(np.bincount(first3[:, position], minlength=10) - 4_000).max() < 300
+    # And each of the 90 ordered pairs of the first two positions (about 444 each, sd 21).
+    pairs = np.bincount(first3[:, 0] * 10 + first3[:, 1], minlength=100)
+    assert (pairs[np.arange(0, 100, 11)] == 0).all()
+    assert np.abs(np.delete(pairs, np.arange(0, 100, 11)) - 40_000 / 90).max() < 110

@@ -66,6 +66,17 @@ def test_membership_is_exact_for_every_user_item_cell(dense, monkeypatch):
     assert seen.contains(users, items).tolist() == truth
 
 
+def test_a_sparse_catalogue_gets_no_users_x_items_table_and_answers_alike():
+    # 300 users x 100,000 items, 3 events each: a table would be 10,000 bits a seen pair.
+    rng = np.random.default_rng(3)
+    lists = [rng.choice(np.arange(1, 100_001), size=3, replace=False).tolist() for _ in range(300)]
+    seen = SeenItems(Sequences.from_lists(lists, num_items=100_000))
+    assert seen.table is None
+    users = np.repeat(np.arange(300), 4)
+    items = np.array([i for row in lists for i in [*row, 7]])
+    assert seen.contains(users, items).tolist() == [i in lists[u] for u, i in zip(users, items)]
+
+
 def test_negatives_are_uniform_over_unseen_items():
     seqs = Sequences.from_lists([[1, 2, 3, 4, 5, 6]], num_items=10)
     draws = sample_negatives(SeenItems(seqs), np.zeros(20000, dtype=np.int64), 1, np.random.default_rng(0))
