@@ -28,6 +28,7 @@ from search.studyfile import StudySpec
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 GRACE_INTERVALS = 4  # missed heartbeats before a running trial counts as dead
 SQLITE_LOCK_TIMEOUT_S = 60  # several processes write one SQLite file; they queue, not fail
+RACE_MESSAGES = ("duplicate key", "already exists", "UNIQUE constraint failed")  # lost a table race
 
 
 def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optuna.Study:
@@ -111,13 +112,14 @@ def _has_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
 
 
 def _open_racing(storage_url: str, rdb_kwargs: dict[str, Any]) -> optuna.storages.BaseStorage:
-    """Open the storage; machines starting together on an empty database race to create
-    Optuna's tables, and the losers see a duplicate-key error: by then the tables exist."""
+    """Open the storage; processes starting together on an empty database race to create
+    Optuna's tables, and the losers see a duplicate-key error (PostgreSQL) or a failed UNIQUE
+    constraint (SQLite): by then the tables exist."""
     for attempt in range(3):
         try:
             return open_storage(storage_url, **rdb_kwargs)
         except StudyError as exc:
-            if attempt == 2 or not any(m in str(exc) for m in ("duplicate key", "already exists")):
+            if attempt == 2 or not any(m in str(exc) for m in RACE_MESSAGES):
                 raise
             time.sleep(1 + attempt)
     raise AssertionError("unreachable")
