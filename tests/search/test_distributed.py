@@ -159,7 +159,7 @@ def test_ctrl_c_records_the_trial_as_interrupted_and_the_re_run_trains_the_defau
 # Two sweeps of one study that started together: the study that the issue saw duplicated.
 TWIN_STUDY = """
 [study]
-max_epochs = 2
+max_epochs = 4
 sampler = "random"
 pruner = "none"
 seed = 0
@@ -175,6 +175,9 @@ d = { int = [8, 64] }
 def test_two_identical_sweeps_at_once_neither_repeat_a_trial_nor_train_the_default_twice(tmp_path: Path) -> None:
     study_file = tmp_path / "twin.toml"
     study_file.write_text(TWIN_STUDY)
+    # Optuna's tables made beforehand, so that neither sweep waits out the other's creating
+    # them: both open the study before its first trial ends, as two sweeps started together do.
+    optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/twin.db")
     args = ["--study", str(study_file), "--trials", "8", "--runs-dir", str(tmp_path)]
     procs = [sweep(*args) for _ in range(2)]  # the same command, the same seed, at once
     for proc in procs:
