@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from caser.config import ModelConfig, TrainConfig
 from search import record
@@ -22,12 +22,15 @@ from search.options import SweepOptions
 from search.resume import check_resumable, data_identity, default_was_interrupted, resumed_seed
 from search.run_dirs import TRIAL_DIR_GLOB, study_dir
 from search.storage import journal_path, open_storage, redact, sqlite_path
+from search.seeding import PerTrialSeed
 from search.strategy import make_pruner, make_sampler
 from search.studyfile import StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 GRACE_INTERVALS = 4  # missed heartbeats before a running trial counts as dead
 SQLITE_LOCK_TIMEOUT_S = 60  # several processes write one SQLite file; they queue, not fail
+CREATOR_GRACE_S = 10  # a study found without trials: how long its creator may take to queue them
+CREATOR_POLL_S = 0.2
 RACE_MESSAGES = ("duplicate key", "already exists", "UNIQUE constraint failed")  # lost a table race
 
 
@@ -36,7 +39,8 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optu
     and so is a new study whose runs_dir already holds trial runs under its name. Defaults
     stopped by Ctrl-C are queued again while the study has fewer than n_trials finished."""
     seed = options.sampler_seed(spec.seed)
-    sampler, pruner = make_sampler(spec, seed), make_pruner(spec)  # their mistakes touch no storage
+    # Built now, so that their mistakes touch no storage (the wrapper builds its first sampler).
+    sampler, pruner = PerTrialSeed(lambda s: make_sampler(spec, s), seed), make_pruner(spec)
     where = redact(storage_url)
     file = sqlite_path(storage_url) or journal_path(storage_url)
     new_file = file is not None and not file.exists()
@@ -46,12 +50,11 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optu
     if not new_file and not _has_study(storage, spec.name):
         refuse_earlier_runs(spec.name, options.runs_dir, where)
     try:
-        study = optuna.create_study(
-            study_name=spec.name, storage=storage, direction=spec.direction, load_if_exists=True,
-            sampler=sampler, pruner=pruner,
-        )
+        study, created = _create_or_load(spec, storage, sampler, pruner)
     except ValueError as exc:  # e.g. an existing study with another direction
         raise StudyError(f"study {spec.name!r} in {where}: {exc}") from None
+    if created:  # first of all, so that processes loading the study find the defaults queued
+        _enqueue_default(study, spec)
     stored = study.user_attrs
     if stored.get(record.METRIC, spec.metric) != spec.metric or study.direction.name.lower() != spec.direction:
         raise StudyError(
@@ -59,19 +62,49 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optu
             f"{stored.get(record.METRIC)} ({study.direction.name.lower()}), not {spec.metric} ({spec.direction}); "
             f"use another --storage or study name"
         )
+    trials = study.get_trials(deepcopy=False)
+    if not created and not trials and not stored:
+        # Its creator queues the defaults before it records the study's attributes: it was
+        # stopped in between, or is still there; wait for it a moment, then queue them here.
+        trials = _wait_for_first_trial(study)
+        if not trials:
+            _enqueue_default(study, spec)
     if not stored:
         for key, value in study_attrs(spec).items():
             study.set_user_attr(key, value)
-    trials = study.get_trials(deepcopy=False)
     check_resumable(spec, stored, trials, where)
     if any(t.state.is_finished() for t in trials):
-        study.sampler = make_sampler(spec, resumed_seed(seed, len(trials)))
-    if not trials:
-        study.enqueue_trial(default_params(spec), user_attrs={record.IS_DEFAULT: True}, skip_if_exists=True)
-    elif default_was_interrupted(trials) and count_finished(study) < options.n_trials:
-        # Machines starting together may each queue a copy; the report reads the first.
-        study.enqueue_trial(default_params(spec), user_attrs={record.IS_DEFAULT: True})
+        study.sampler = PerTrialSeed(lambda s: make_sampler(spec, s), resumed_seed(seed, len(trials)))
+    if trials and default_was_interrupted(trials) and count_finished(study) < options.n_trials:
+        # Two processes resuming at the same instant may each queue a copy; the report reads the first.
+        _enqueue_default(study, spec)
     return study
+
+
+def _create_or_load(spec: StudySpec, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler,
+                    pruner: optuna.pruners.BasePruner) -> tuple[optuna.Study, bool]:
+    """The study, and whether this process created it: only the creator queues the defaults,
+    so that processes starting together do not each queue (and train) them."""
+    try:
+        study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction,
+                                    sampler=sampler, pruner=pruner)
+        return study, True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner), False
+
+
+def _enqueue_default(study: optuna.Study, spec: StudySpec) -> None:
+    study.enqueue_trial(default_params(spec), user_attrs={record.IS_DEFAULT: True})
+
+
+def _wait_for_first_trial(study: optuna.Study) -> list[FrozenTrial]:
+    deadline = time.monotonic() + CREATOR_GRACE_S
+    while time.monotonic() < deadline:
+        time.sleep(CREATOR_POLL_S)
+        trials = study.get_trials(deepcopy=False)
+        if trials:
+            return trials
+    return []
 
 
 def _heartbeat_kwargs(storage_url: str, heartbeat: int) -> dict[str, Any]:
