@@ -14,13 +14,18 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-import optuna
+from search import interrupts
 
-from caser.errors import DataError
-from search.errors import StudyError
-from search.report import DEFAULT_TOP_K
-from search.report.view import StudyView
-from search.storage import load_existing_study, redact, storage_url
+if __name__ == "__main__":  # before the imports below load optuna (a second): Ctrl-C is one line
+    interrupts.exit_at_once("report.py")
+
+import optuna  # noqa: E402
+
+from caser.errors import DataError  # noqa: E402
+from search.errors import StudyError  # noqa: E402
+from search.report import DEFAULT_TOP_K  # noqa: E402
+from search.report.view import StudyView  # noqa: E402
+from search.storage import load_existing_study, redact, storage_url  # noqa: E402
 
 # render and final are imported in main, after the study loads: they pull in matplotlib, scipy and
 # scikit-learn (seconds), which --help and the one-line errors should not wait for.
@@ -77,6 +82,7 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
     """Run the CLI; `train_fn` replaces caser's training in the final evaluation (tests)."""
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    interrupts.ready()
     try:
         if args.final_seeds is None and (args.refresh or args.final_epochs is not None):
             raise StudyError("--refresh and --final-epochs only apply with --final-seeds")
@@ -105,6 +111,10 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
     except (StudyError, DataError) as exc:
         print(f"report.py: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        kept = "; the final evaluation's finished runs are cached in the study" if args.final_seeds else ""
+        print(f"report.py: interrupted ({interrupts.name()}){kept}", file=sys.stderr)
+        return interrupts.exit_code()
     if args.out is None:
         sys.stdout.write(markdown)
     else:
@@ -115,4 +125,4 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupts.run_script("report.py", main))

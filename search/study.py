@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from caser.config import ModelConfig, TrainConfig
-from search import record
+from search import interrupts, record
 from search.errors import StudyError
 from search.options import SweepOptions
 from search.resume import check_resumable, data_identity, default_was_interrupted, resumed_seed
@@ -50,11 +50,12 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optu
     if not new_file and not _has_study(storage, spec.name):
         refuse_earlier_runs(spec.name, options.runs_dir, where)
     try:
-        study, created = _create_or_load(spec, storage, sampler, pruner)
+        with interrupts.deferred():  # Ctrl-C waits until the new study has its defaults queued
+            study, created = _create_or_load(spec, storage, sampler, pruner)
+            if created:  # first of all, so that processes loading the study find them queued
+                _enqueue_default(study, spec)
     except ValueError as exc:  # e.g. an existing study with another direction
         raise StudyError(f"study {spec.name!r} in {where}: {exc}") from None
-    if created:  # first of all, so that processes loading the study find the defaults queued
-        _enqueue_default(study, spec)
     stored = study.user_attrs
     if stored.get(record.METRIC, spec.metric) != spec.metric or study.direction.name.lower() != spec.direction:
         raise StudyError(
