@@ -29,7 +29,7 @@ from search.retries import retried_numbers
 from tests.helpers import ROOT
 from tests.helpers.studies import TINY_DATA, study_toml
 
-N_TRIALS = 4
+N_TRIALS = 3
 WAIT_S = 120  # a point that never comes: the test fails with the process's output
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 PROGRESS_LINE = re.compile(r"^\[\d+/\d+\] trial ")
@@ -139,7 +139,7 @@ def test_a_sweep_killed_at_each_point_resumes_to_exactly_n_trials_losing_none(tm
     # signal to every point.
     sigs = dict(zip(POINTS, (SIGNALS[(i + shift) % 3] for i in range(len(POINTS)))))
     study_file = tmp_path / "crash.toml"
-    study_file.write_text(study_toml(max_epochs=4, data=TINY_DATA))
+    study_file.write_text(study_toml(max_epochs=3, data=TINY_DATA))  # mid-trial: after epoch 1
     db = tmp_path / "crash.db"
     sweep = ["sweep.py", "--study", study_file, "--trials", N_TRIALS, "--runs-dir", tmp_path, "--heartbeat", "1"]
     checkpoints = lambda: any(tmp_path.glob("crash/trial_*/checkpoints/last.ckpt"))  # noqa: E731
@@ -165,7 +165,7 @@ def test_a_sweep_killed_at_each_point_resumes_to_exactly_n_trials_losing_none(tm
 
     # The report's final evaluation caches each seed's result in the study as it goes.
     report = ["report.py", "--study", study_file, "--storage", f"sqlite:///{db}", "--out", tmp_path / "r.md",
-              "--final-seeds", "2", "--top", "1"]
+              "--final-seeds", "2", "--top", "1", "--final-epochs", "1", "--no-plots"]
     cli = Cli(*report)
     cli.wait_for("the report's second training", lambda: any(line.startswith("[final 2/") for line in cli.lines))
     assert_stopped_by(sigs["report"], *cli.kill(sigs["report"]))
