@@ -21,8 +21,8 @@ from search.errors import StudyError
 from search.options import SweepOptions
 from search.resume import check_resumable, data_identity, default_was_interrupted, resumed_seed
 from search.run_dirs import TRIAL_DIR_GLOB, study_dir
-from search.storage import journal_path, open_storage, redact, sqlite_path
 from search.seeding import PerTrialSeed
+from search.storage import journal_path, open_storage, redact, sqlite_path
 from search.strategy import make_pruner, make_sampler
 from search.studyfile import StudySpec
 
@@ -40,7 +40,7 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optu
     stopped by Ctrl-C are queued again while the study has fewer than n_trials finished."""
     seed = options.sampler_seed(spec.seed)
     # Built now, so that their mistakes touch no storage (the wrapper builds its first sampler).
-    sampler, pruner = PerTrialSeed(lambda s: make_sampler(spec, s), seed), make_pruner(spec)
+    sampler, pruner = _seeded_per_trial(spec, seed), make_pruner(spec)
     where = redact(storage_url)
     file = sqlite_path(storage_url) or journal_path(storage_url)
     new_file = file is not None and not file.exists()
@@ -75,11 +75,16 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions) -> optu
             study.set_user_attr(key, value)
     check_resumable(spec, stored, trials, where)
     if any(t.state.is_finished() for t in trials):
-        study.sampler = PerTrialSeed(lambda s: make_sampler(spec, s), resumed_seed(seed, len(trials)))
+        study.sampler = _seeded_per_trial(spec, resumed_seed(seed, len(trials)))
     if trials and default_was_interrupted(trials) and count_finished(study) < options.n_trials:
         # Two processes resuming at the same instant may each queue a copy; the report reads the first.
         _enqueue_default(study, spec)
     return study
+
+
+def _seeded_per_trial(spec: StudySpec, seed: int) -> PerTrialSeed:
+    """The study's sampler, seeded anew for every trial (search/seeding.py says why)."""
+    return PerTrialSeed(lambda trial_seed: make_sampler(spec, trial_seed), seed)
 
 
 def _create_or_load(spec: StudySpec, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler,

@@ -18,6 +18,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from search.retries import retry_history
 from search.run_dirs import checkpoint_dir
 from tests.helpers import ROOT
 from tests.helpers.studies import TINY_DATA
@@ -126,7 +127,9 @@ def test_a_killed_worker_s_trial_resumes_from_its_checkpoint(tmp_path: Path) -> 
     study = optuna.load_study(study_name="slow", storage=f"sqlite:///{tmp_path}/slow.db")
     trials = study.get_trials(deepcopy=False)
     assert trials[0].state == TrialState.FAIL
-    retry = next(t for t in trials if t.system_attrs.get("failed_trial") == 0)
+    # The last retry of trial 0 (on a loaded machine a live retry's heartbeat can be late, and
+    # another worker then fails and retries it in turn): it completes, resumed from a checkpoint.
+    retry = [t for t in trials if 0 in retry_history(t)][-1]
     assert retry.state == TrialState.COMPLETE
     resumed = retry.user_attrs["resumed_from_epoch"]
     assert 1 <= resumed < 6
@@ -146,7 +149,7 @@ def test_ctrl_c_records_the_trial_as_interrupted_and_the_re_run_trains_the_defau
     user, args, ckpt = slow_sweep_after_its_first_epoch(tmp_path)  # in the defaults' trial
     user.send_signal(signal.SIGINT)
     output = user.communicate(timeout=RUN_TIMEOUT_S)[0]
-    assert user.returncode == 130 and "interrupted:" in output, output
+    assert user.returncode == 130 and "interrupted (Ctrl-C):" in output, output
     study = optuna.load_study(study_name="slow", storage=f"sqlite:///{tmp_path}/slow.db")
     stopped = study.get_trials(deepcopy=False)[0]
     assert stopped.state == TrialState.FAIL and stopped.user_attrs["reason"] == "interrupted (Ctrl-C)"
