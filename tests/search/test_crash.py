@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -132,12 +133,10 @@ POINTS = ("study creation", "mid-trial", "between trials", "report")
 SIGNALS = (signal.SIGKILL, signal.SIGINT, signal.SIGTERM)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("shift", [0, 1, 2], ids=["kill-int-term-kill", "int-term-kill-int", "term-kill-int-term"])
-def test_a_sweep_killed_at_each_point_resumes_to_exactly_n_trials_losing_none(tmp_path: Path, shift: int) -> None:
-    # Each of the three runs sends every signal to some point; together they send every
-    # signal to every point.
-    sigs = dict(zip(POINTS, (SIGNALS[(i + shift) % 3] for i in range(len(POINTS)))))
+def crash_and_resume(tmp_path: Path, sigs: dict[str, int]) -> None:
+    """One study: a sweep killed during its creation, then its re-runs mid-trial and between
+    trials, a last re-run to N; then the report killed during its final evaluation, re-run."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     study_file = tmp_path / "crash.toml"
     study_file.write_text(study_toml(max_epochs=3, data=TINY_DATA))  # mid-trial: after epoch 1
     db = tmp_path / "crash.db"
@@ -154,6 +153,10 @@ def test_a_sweep_killed_at_each_point_resumes_to_exactly_n_trials_losing_none(tm
         cli.wait_for(point, reached[point](cli))
         assert_stopped_by(sigs[point], *cli.kill(sigs[point]))
         finished = intact(db, finished)
+        if sigs[point] != signal.SIGKILL and db.exists():  # the sweep recorded its trial as stopped
+            trials = optuna.load_study(study_name="crash", storage=f"sqlite:///{db}").get_trials(deepcopy=False)
+            assert not [t.number for t in trials if t.state == TrialState.RUNNING], point
+            assert all(t.user_attrs["reason"].startswith("interrupted") for t in trials if t.state == TrialState.FAIL)
 
     code, output = Cli(*sweep).finish()
     assert code == 0, output
@@ -175,20 +178,35 @@ def test_a_sweep_killed_at_each_point_resumes_to_exactly_n_trials_losing_none(tm
     assert int(re.search(r"(\d+) cached", output).group(1)) >= 1, output
 
 
+@pytest.mark.slow  # 18 processes (each imports torch: seconds), three at a time
+def test_a_sweep_killed_at_each_point_resumes_to_exactly_n_trials_losing_none(tmp_path: Path) -> None:
+    # Three studies side by side; each sends every signal to some point, and together they
+    # send every signal to every point.
+    chains = {
+        "-".join(signal.Signals(SIGNALS[(i + shift) % 3]).name for i in range(len(POINTS))):
+            dict(zip(POINTS, (SIGNALS[(i + shift) % 3] for i in range(len(POINTS)))))
+        for shift in range(3)
+    }
+    with ThreadPoolExecutor(len(chains)) as pool:
+        runs = {label: pool.submit(crash_and_resume, tmp_path / label, sigs) for label, sigs in chains.items()}
+    for label, run in runs.items():
+        error = run.exception()
+        if error is not None:
+            raise AssertionError(f"{label} (signals for {', '.join(POINTS)}): {error}") from error
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_stopped_sweep_records_its_trial_as_interrupted_between_and_during_trials(tmp_path: Path, sig: int) -> None:
+def test_sigterm_between_and_during_trials_records_the_trial_as_interrupted(tmp_path: Path) -> None:
     study_file = tmp_path / "crash.toml"
-    study_file.write_text(study_toml(max_epochs=4, data=TINY_DATA))
-    db = tmp_path / "crash.db"
+    study_file.write_text(study_toml(max_epochs=3, data=TINY_DATA))
     sweep = ["sweep.py", "--study", study_file, "--trials", 20, "--runs-dir", tmp_path]
     cli = Cli(*sweep)
     cli.wait_for("between trials", lambda: any(PROGRESS_LINE.match(line) for line in cli.lines))
-    assert_stopped_by(sig, *cli.kill(sig))
+    assert_stopped_by(signal.SIGTERM, *cli.kill(signal.SIGTERM))
     cli = Cli(*sweep)
-    cli.wait_for("mid-trial", lambda: len(list(tmp_path.glob("crash/trial_*/checkpoints/last.ckpt"))) > 0)
-    assert_stopped_by(sig, *cli.kill(sig))
-    trials = optuna.load_study(study_name="crash", storage=f"sqlite:///{db}").get_trials(deepcopy=False)
+    cli.wait_for("mid-trial", lambda: any(tmp_path.glob("crash/trial_*/checkpoints/last.ckpt")))
+    assert_stopped_by(signal.SIGTERM, *cli.kill(signal.SIGTERM))
+    trials = optuna.load_study(study_name="crash", storage=f"sqlite:///{tmp_path}/crash.db").get_trials(deepcopy=False)
     assert not [t.number for t in trials if t.state == TrialState.RUNNING]
     stopped = [t for t in trials if t.state == TrialState.FAIL]
     assert stopped and all(t.user_attrs["reason"].startswith("interrupted") for t in stopped)
