@@ -106,13 +106,20 @@ def intact(db: Path, kept: set[int]) -> set[int]:
         return kept
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    try:
-        trials = optuna.load_study(study_name=db.stem, storage=f"sqlite:///{db}").get_trials(deepcopy=False)
-    except KeyError:  # killed before the study was created
-        trials = []
+    trials = stored_trials(db)
     finished = {t.number for t in trials if t.state in FINISHED}
     assert kept <= finished, f"finished trials lost: {kept - finished}"
     return finished
+
+
+def stored_trials(db: Path) -> list[FrozenTrial]:
+    """The study's trials; none when the sweep was stopped before it created the study."""
+    if not db.exists():
+        return []
+    try:
+        return optuna.load_study(study_name=db.stem, storage=f"sqlite:///{db}").get_trials(deepcopy=False)
+    except KeyError:
+        return []
 
 
 def assert_each_configuration_ran_once(trials: list[FrozenTrial]) -> None:
@@ -153,15 +160,15 @@ def crash_and_resume(tmp_path: Path, sigs: dict[str, int]) -> None:
         cli.wait_for(point, reached[point](cli))
         assert_stopped_by(sigs[point], *cli.kill(sigs[point]))
         finished = intact(db, finished)
-        if sigs[point] != signal.SIGKILL and db.exists():  # the sweep recorded its trial as stopped
-            trials = optuna.load_study(study_name="crash", storage=f"sqlite:///{db}").get_trials(deepcopy=False)
+        if sigs[point] != signal.SIGKILL:  # the sweep recorded its trial as stopped
+            trials = stored_trials(db)
             assert not [t.number for t in trials if t.state == TrialState.RUNNING], point
             assert all(t.user_attrs["reason"].startswith("interrupted") for t in trials if t.state == TrialState.FAIL)
 
     code, output = Cli(*sweep).finish()
     assert code == 0, output
     intact(db, finished)
-    trials = optuna.load_study(study_name="crash", storage=f"sqlite:///{db}").get_trials(deepcopy=False)
+    trials = stored_trials(db)
     assert sum(t.state in FINISHED for t in trials) == N_TRIALS, output
     assert not [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)], output
     assert_each_configuration_ran_once(trials)
