@@ -7,6 +7,7 @@ one whose worker died is failed and retried from its checkpoint (docs/distribute
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -154,6 +155,9 @@ def _open_racing(storage_url: str, rdb_kwargs: dict[str, Any]) -> optuna.storage
     """Open the storage; processes starting together on an empty database race to create
     Optuna's tables, and the losers see a duplicate-key error (PostgreSQL) or a failed UNIQUE
     constraint (SQLite): by then the tables exist."""
+    file = sqlite_path(storage_url)
+    if file is not None and not file.exists() and file.parent.is_dir():
+        _create_sqlite_file(file)
     for attempt in range(3):
         try:
             return open_storage(storage_url, **rdb_kwargs)
@@ -162,6 +166,25 @@ def _open_racing(storage_url: str, rdb_kwargs: dict[str, Any]) -> optuna.storage
                 raise
             time.sleep(1 + attempt)
     raise AssertionError("unreachable")
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """Optuna creates its tables and indexes one statement at a time, and SQLite commits each:
+    a sweep killed meanwhile left a file without, say, the unique index on study names, and
+    every later process then created a study of the same name of its own. So the tables are
+    built in a file of this process and linked into place, which happens whole or not at all;
+    a process that loses that race to another uses the other's file. Any failure here is left
+    to the ordinary opening to report."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with interrupts.deferred():
+            storage = open_storage(f"sqlite:///{tmp}")
+            storage.engine.dispose()
+            os.link(tmp, path)
+    except (StudyError, OSError):  # FileExistsError: another process's file is there
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def study_attrs(spec: StudySpec) -> dict[str, Any]:

@@ -106,6 +106,9 @@ def intact(db: Path, kept: set[int]) -> set[int]:
         return kept
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # Optuna's tables whole: without this index every process creates its own study.
+        indexes = connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+        assert ("ix_studies_study_name",) in indexes
     trials = stored_trials(db)
     finished = {t.number for t in trials if t.state in FINISHED}
     assert kept <= finished, f"finished trials lost: {kept - finished}"
@@ -150,7 +153,8 @@ def crash_and_resume(tmp_path: Path, sigs: dict[str, int]) -> None:
     sweep = ["sweep.py", "--study", study_file, "--trials", N_TRIALS, "--runs-dir", tmp_path, "--heartbeat", "1"]
     checkpoints = lambda: any(tmp_path.glob("crash/trial_*/checkpoints/last.ckpt"))  # noqa: E731
     reached = {
-        "study creation": lambda cli: db.exists,
+        # The storage file's tables are built in a temporary file, then the study is created.
+        "study creation": lambda cli: lambda: db.exists() or any(tmp_path.glob(".crash.db.*.tmp")),
         "mid-trial": lambda cli: checkpoints,  # an epoch done, more to go
         "between trials": lambda cli: lambda: any(PROGRESS_LINE.match(line) for line in cli.lines),
     }
