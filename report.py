@@ -15,13 +15,18 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
-import optuna
+from search import interrupts
 
-from caser.errors import DataError
-from search.errors import StudyError
-from search.report import DEFAULT_IMPORTANCE_BOOTSTRAP, DEFAULT_TOP_K
-from search.report.view import StudyView
-from search.storage import load_existing_study, redact, storage_url
+if __name__ == "__main__":  # before the imports below load optuna (a second): Ctrl-C is one line
+    interrupts.exit_at_once("report.py")
+
+import optuna  # noqa: E402
+
+from caser.errors import DataError  # noqa: E402
+from search.errors import StudyError  # noqa: E402
+from search.report import DEFAULT_IMPORTANCE_BOOTSTRAP, DEFAULT_TOP_K  # noqa: E402
+from search.report.view import StudyView  # noqa: E402
+from search.storage import load_existing_study, redact, storage_url  # noqa: E402
 
 # render and final are imported in main, after the study loads: they pull in matplotlib, scipy and
 # scikit-learn (seconds), which --help and the one-line errors should not wait for.
@@ -125,6 +130,7 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
     """Run the CLI; `train_fn` replaces caser's training in the final evaluation (tests)."""
     args = parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    interrupts.ready()
     try:
         final_flags = (args.final_epochs, args.final_max_epochs, args.final_patience)
         if args.final_seeds is None and (args.refresh or any(f is not None for f in final_flags)):
@@ -169,9 +175,10 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
         return 2
     except KeyboardInterrupt:
         # The markdown is written only once whole; finished final runs stay cached in the study.
-        print("report.py: interrupted: no report written (finished final-evaluation runs are "
-              "cached in the study; run the same command again to go on)", file=sys.stderr)
-        return 130
+        kept = ("; the final evaluation's finished runs are cached in the study: run the same "
+                "command again to go on" if args.final_seeds else "")
+        print(f"report.py: interrupted ({interrupts.name()}): no report written{kept}", file=sys.stderr)
+        return interrupts.exit_code()
     except OSError as exc:  # a plot that cannot be written after the check (a full disk)
         print(f"report.py: error: cannot write {exc.filename or 'an output'}: {exc.strerror or exc}",
               file=sys.stderr)
@@ -191,4 +198,4 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupts.run_script("report.py", main))

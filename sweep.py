@@ -20,12 +20,17 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from caser.errors import DataError
-from search.errors import StudyError
-from search.options import HEARTBEAT_INTERVAL_S, SweepOptions
-from search.storage import DEFAULT_RUNS_DIR, check_sweep_storage, check_writable, redact, storage_url
-from search.studyfile import MAX_SEED, PRUNERS, SAMPLERS, load_study_spec
-from search.workers import worker_label
+from search import interrupts
+
+if __name__ == "__main__":  # before the imports below load optuna (a second): Ctrl-C is one line
+    interrupts.exit_at_once("sweep.py")
+
+from caser.errors import DataError  # noqa: E402
+from search.errors import StudyError  # noqa: E402
+from search.options import HEARTBEAT_INTERVAL_S, SweepOptions  # noqa: E402
+from search.storage import DEFAULT_RUNS_DIR, check_sweep_storage, check_writable, redact, storage_url  # noqa: E402
+from search.studyfile import MAX_SEED, PRUNERS, SAMPLERS, load_study_spec  # noqa: E402
+from search.workers import worker_label  # noqa: E402
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -92,12 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from search.space import check_space_size
     from search.runner import run_sweep, stale_running
     from search.study import count_finished, open_study
-    from search.workers import run_workers, torch_threads
+    from search.workers import run_workers, torch_threads, worker_ended
 
     if not args.verbose:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial says it
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    interrupts.ready()  # Ctrl-C and SIGTERM now stop the running trial, recorded as interrupted
     try:
         spec = load_study_spec(args.study).with_overrides(
             data_spec=args.data, sampler=args.sampler, pruner=args.pruner,
@@ -130,14 +136,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say(f"warning: trial {number} is RUNNING in a journal storage, which has no "
                     f"heartbeat: if no worker runs it, it stays so (see docs/distributed.md)")
         if args.workers > 1 and not args.pool_worker:
-            code = run_workers(sys.argv[1:] if argv is None else list(argv), args.workers, say,
+            pool = run_workers(sys.argv[1:] if argv is None else list(argv), args.workers, say,
                                first_index=options.worker_index)
-            if code == 130:
-                raise KeyboardInterrupt
-            if code != 0:
-                say(f"error: a worker exited with status {code} (its lines above say why)")
-                return code
+            for label, code in pool.ended_early():
+                say(worker_ended(study, label, code))
             finished = count_finished(study)
+            if pool.interrupted:
+                raise KeyboardInterrupt
+            if pool.ended_early() and finished < options.n_trials:
+                say(f"error: the workers stopped with {finished} of {options.n_trials} finished trials; "
+                    "run the same command again to resume")
+                return 1
         else:
             import torch
 
@@ -157,9 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "finished trials are kept: run the same command again to resume")
         return 2
     except KeyboardInterrupt:
-        say(f"interrupted: the running trial is recorded as failed, finished trials are kept; "
-            f"run the same command again to resume")
-        return 130
+        say(f"interrupted ({interrupts.name()}): a running trial is recorded as interrupted, finished "
+            f"trials are kept; run the same command again to resume")
+        return interrupts.exit_code()
     best = study.best_trial if any(t.value is not None for t in study.get_trials(deepcopy=False)) else None
     say(f"done: {finished} finished trials" + (f"; best {spec.metric} {best.value:.4f} (trial {best.number})" if best else ""))
     where = "" if url == storage_url(spec.name, None) else f" --storage {shlex.quote(redact(url))}"
@@ -187,4 +196,4 @@ def _check_runs_dir(runs_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(interrupts.run_script("sweep.py", main))

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from caser.data_module import PreparedData
 from caser.module import Diverged
-from search import record
+from search import interrupts, record
 from search.errors import StudyError
 from search.objective import make_objective
 from search.options import SweepOptions
@@ -47,8 +47,13 @@ def run_sweep(
     run_one = make_objective(spec, data, options)
 
     def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr(record.WORKER, worker)
-        return run_one(trial)
+        try:
+            with interrupts.allowed():  # Optuna has stored the trial's start: stop it here
+                trial.set_user_attr(record.WORKER, worker)
+                return run_one(trial)
+        except KeyboardInterrupt:  # also when it came before the training started
+            trial.set_user_attr(record.REASON, record.INTERRUPTED)
+            raise
 
     deadline = time.monotonic() + options.timeout if options.timeout is not None else None
     waiting_for: list[int] = []
@@ -64,13 +69,17 @@ def run_sweep(
             if running != waiting_for:  # say why this worker idles, once per change
                 say(f"waiting: running trials {running} would make {n_trials} finished")
                 waiting_for = running
-            optuna.storages.fail_stale_trials(study)
+            with interrupts.deferred():  # a dead trial failed and its retry queued, or neither
+                optuna.storages.fail_stale_trials(study)
             time.sleep(WAIT_POLL_S)
             continue
         try:
-            study.optimize(
-                objective, n_trials=1, callbacks=[progress], catch=(Diverged,), gc_after_trial=False
-            )
+            # Ctrl-C and SIGTERM wait while Optuna creates or ends a trial (a trial left RUNNING
+            # without a heartbeat would never be failed); inside the objective they stop it.
+            with interrupts.deferred():
+                study.optimize(
+                    objective, n_trials=1, callbacks=[progress], catch=(Diverged,), gc_after_trial=False
+                )
         except ValueError as exc:
             # Another worker took this worker's trial for dead (its heartbeat was late, as on an
             # overloaded machine) and failed it; the retry it queued will redo the trial.

@@ -7,20 +7,22 @@ one whose worker died is failed and retried from its checkpoint (docs/distribute
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from caser.config import ModelConfig, TrainConfig, with_current_data_names
-from search import record
+from search import interrupts, record
 from search.errors import StudyError
 from search.options import SweepOptions
 from search.resume import check_resumable, data_identity, default_was_interrupted, resumed_seed
 from search.run_dirs import TRIAL_DIR_GLOB, study_dir
+from search.seeding import PerTrialSeed
 from search.storage import journal_path, open_storage, redact, sqlite_path
 from search.strategy import make_pruner, make_sampler, pruner_options, sampler_args
 from search.studyfile import StudySpec
@@ -28,6 +30,9 @@ from search.studyfile import StudySpec
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 GRACE_INTERVALS = 4  # missed heartbeats before a running trial counts as dead
 SQLITE_LOCK_TIMEOUT_S = 60  # several processes write one SQLite file; they queue, not fail
+CREATOR_GRACE_S = 10  # a study found without trials: how long its creator may take to queue them
+CREATOR_POLL_S = 0.2
+RACE_MESSAGES = ("duplicate key", "already exists", "UNIQUE constraint failed")  # lost a table race
 
 
 def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
@@ -37,7 +42,8 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
     on data whose prepared split had another `fingerprint` (search/resume.py). Defaults
     stopped by Ctrl-C are queued again while the study has fewer than n_trials finished."""
     seed = options.sampler_seed(spec.seed)
-    sampler, pruner = make_sampler(spec, seed), make_pruner(spec)  # their mistakes touch no storage
+    # Built now, so that their mistakes touch no storage (the wrapper builds its first sampler).
+    sampler, pruner = _seeded_per_trial(spec, seed), make_pruner(spec)
     where = redact(storage_url)
     file = sqlite_path(storage_url) or journal_path(storage_url)
     new_file = file is not None and not file.exists()
@@ -47,10 +53,10 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
     if not new_file and not _has_study(storage, spec.name):
         refuse_earlier_runs(spec.name, options.runs_dir, where)
     try:
-        study = optuna.create_study(
-            study_name=spec.name, storage=storage, direction=spec.direction, load_if_exists=True,
-            sampler=sampler, pruner=pruner,
-        )
+        with interrupts.deferred():  # Ctrl-C waits until the new study has its defaults queued
+            study, created = _create_or_load(spec, storage, sampler, pruner)
+            if created:  # first of all, so that processes loading the study find them queued
+                _enqueue_default(study, spec)
     except ValueError as exc:  # e.g. an existing study with another direction
         raise StudyError(f"study {spec.name!r} in {where}: {exc}") from None
     stored = study.user_attrs
@@ -61,6 +67,13 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
             f"use another --storage or study name"
         )
     trials = study.get_trials(deepcopy=False)
+    if not created and not trials and not stored:
+        # Its creator queues the defaults before it records the study's attributes: it was
+        # stopped in between, or is still there; wait for it a moment, then queue them here.
+        trials = _wait_for_first_trial(study)
+        if not trials:
+            _enqueue_default(study, spec)
+        stored = study.user_attrs  # the creator's, when it got that far
     check_resumable(spec, stored, trials, where, fingerprint)
     if not stored:
         for key, value in study_attrs(spec, seed).items():
@@ -72,13 +85,42 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
         if stored and data_identity(with_current_data_names(stored.get(record.DATA) or {})) != now:
             study.set_user_attr(record.DATA, now)  # its file moved: the study follows it
     if any(t.state.is_finished() for t in trials):
-        study.sampler = make_sampler(spec, resumed_seed(seed, len(trials)))
-    if not trials:
-        study.enqueue_trial(default_params(spec), user_attrs={record.IS_DEFAULT: True}, skip_if_exists=True)
-    elif default_was_interrupted(trials) and count_finished(study) < options.n_trials:
-        # Machines starting together may each queue a copy; the report reads the first.
-        study.enqueue_trial(default_params(spec), user_attrs={record.IS_DEFAULT: True})
+        study.sampler = _seeded_per_trial(spec, resumed_seed(seed, len(trials)))
+    if trials and default_was_interrupted(trials) and count_finished(study) < options.n_trials:
+        # Two processes resuming at the same instant may each queue a copy; the report reads the first.
+        _enqueue_default(study, spec)
     return study
+
+
+def _seeded_per_trial(spec: StudySpec, seed: int) -> PerTrialSeed:
+    """The study's sampler, seeded anew for every trial (search/seeding.py says why)."""
+    return PerTrialSeed(lambda trial_seed: make_sampler(spec, trial_seed), seed)
+
+
+def _create_or_load(spec: StudySpec, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler,
+                    pruner: optuna.pruners.BasePruner) -> tuple[optuna.Study, bool]:
+    """The study, and whether this process created it: only the creator queues the defaults,
+    so that processes starting together do not each queue (and train) them."""
+    try:
+        study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction,
+                                    sampler=sampler, pruner=pruner)
+        return study, True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner), False
+
+
+def _enqueue_default(study: optuna.Study, spec: StudySpec) -> None:
+    study.enqueue_trial(default_params(spec), user_attrs={record.IS_DEFAULT: True})
+
+
+def _wait_for_first_trial(study: optuna.Study) -> list[FrozenTrial]:
+    deadline = time.monotonic() + CREATOR_GRACE_S
+    while time.monotonic() < deadline:
+        time.sleep(CREATOR_POLL_S)
+        trials = study.get_trials(deepcopy=False)
+        if trials:
+            return trials
+    return []
 
 
 def _heartbeat_kwargs(storage_url: str, heartbeat: int) -> dict[str, Any]:
@@ -119,16 +161,39 @@ def _has_study(storage: optuna.storages.BaseStorage, name: str) -> bool:
 
 
 def _open_racing(storage_url: str, rdb_kwargs: dict[str, Any]) -> optuna.storages.BaseStorage:
-    """Open the storage; machines starting together on an empty database race to create
-    Optuna's tables, and the losers see a duplicate-key error: by then the tables exist."""
+    """Open the storage; processes starting together on an empty database race to create
+    Optuna's tables, and the losers see a duplicate-key error (PostgreSQL) or a failed UNIQUE
+    constraint (SQLite): by then the tables exist."""
+    file = sqlite_path(storage_url)
+    if file is not None and not file.exists() and file.parent.is_dir():
+        _create_sqlite_file(file)
     for attempt in range(3):
         try:
             return open_storage(storage_url, **rdb_kwargs)
         except StudyError as exc:
-            if attempt == 2 or not any(m in str(exc) for m in ("duplicate key", "already exists")):
+            if attempt == 2 or not any(m in str(exc) for m in RACE_MESSAGES):
                 raise
             time.sleep(1 + attempt)
     raise AssertionError("unreachable")
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """Optuna creates its tables and indexes one statement at a time, and SQLite commits each:
+    a sweep killed meanwhile left a file without, say, the unique index on study names, and
+    every later process then created a study of the same name of its own. So the tables are
+    built in a file of this process and linked into place, which happens whole or not at all;
+    a process that loses that race to another uses the other's file. Any failure here is left
+    to the ordinary opening to report."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with interrupts.deferred():
+            storage = open_storage(f"sqlite:///{tmp}")
+            storage.engine.dispose()
+            os.link(tmp, path)
+    except (StudyError, OSError):  # FileExistsError: another process's file is there
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def study_attrs(spec: StudySpec, sampler_seed: int | None = None) -> dict[str, Any]:

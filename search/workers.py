@@ -2,8 +2,10 @@
 
 The parent, the study already open, starts K copies of its command with `--worker-index i`
 (sampler seed = seed + i, torch threads = cores // K) and relays their lines as `[w1] ...`.
-Workers run in their own sessions, so Ctrl-C reaches only the parent, which passes one SIGINT
-to each: every worker records its running trial as failed and exits. A second Ctrl-C kills them.
+Workers run in their own sessions, so Ctrl-C (or SIGTERM) reaches only the parent, which passes
+the same signal to each: every worker records its running trial as interrupted and exits. A
+second one kills them. A worker that dies on its own (killed, crashed) leaves the others going;
+the parent then says what became of its trial (`worker_ended`).
 """
 from __future__ import annotations
 
@@ -12,8 +14,14 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from search import interrupts
+
+if TYPE_CHECKING:
+    import optuna
 
 SWEEP = Path(__file__).resolve().parent.parent / "sweep.py"
 STOP_TIMEOUT_S = 60  # a worker finishing its interrupted trial's bookkeeping
@@ -29,9 +37,21 @@ def torch_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def run_workers(argv: Sequence[str], workers: int, say: Callable[[str], None], first_index: int = 0) -> int:
+@dataclass(frozen=True)
+class Pool:
+    """How the workers ended: their exit statuses by label, and whether the parent stopped them."""
+
+    codes: dict[str, int]
+    interrupted: bool  # the parent was interrupted and passed the signal on
+
+    def ended_early(self) -> list[tuple[str, int]]:
+        """(label, status) of the workers that did not end normally."""
+        return [(label, code) for label, code in self.codes.items() if code != 0]
+
+
+def run_workers(argv: Sequence[str], workers: int, say: Callable[[str], None], first_index: int = 0) -> Pool:
     """Run `sweep.py argv --worker-index i` for first_index <= i < first_index + workers (a
-    machine's own --worker-index is its first); the worst exit status wins."""
+    machine's own --worker-index is its first) until all have ended."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     indexes = range(first_index, first_index + workers)
     procs = [
@@ -39,7 +59,7 @@ def run_workers(argv: Sequence[str], workers: int, say: Callable[[str], None], f
             # The last --worker-index wins over the machine's own in argv.
             [sys.executable, str(SWEEP), *argv, "--worker-index", str(i), "--pool-worker"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-            start_new_session=True,  # Ctrl-C goes to the parent only; it forwards one SIGINT
+            start_new_session=True,  # Ctrl-C goes to the parent only; it passes the signal on
         )
         for i in indexes
     ]
@@ -49,17 +69,42 @@ def run_workers(argv: Sequence[str], workers: int, say: Callable[[str], None], f
     ]
     for reader in readers:
         reader.start()
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    interrupted = False
     try:
         codes = [proc.wait() for proc in procs]
     except KeyboardInterrupt:
+        interrupted = True
         codes = _stop(procs, say)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     for reader in readers:
         reader.join(timeout=5)
-    failed = [c for c in codes if c != 0]
-    return 130 if 130 in failed else max(failed, default=0)
+    return Pool({worker_label(i): code for i, code in zip(indexes, codes)}, interrupted)
+
+
+def worker_ended(study: optuna.Study, label: str, code: int) -> str:
+    """One line on a worker that ended early: by which signal (or status), and what became of
+    the trial it was running, as the study records it now."""
+    signum = -code if code < 0 else code - 128 if code in (130, 143) else None
+    how = f"was stopped by {signal.Signals(signum).name}" if signum else f"exited with status {code}"
+    from optuna.trial import TrialState  # here: sweep.py imports this module before optuna
+
+    from search.record import REASON, WORKER
+    from search.retries import retry_history
+
+    trials = study.get_trials(deepcopy=False)
+    own = [t for t in trials if t.user_attrs.get(WORKER) == label and t.state != TrialState.WAITING]
+    last = own[-1] if own else None
+    if last is None or last.state.is_finished() and last.state != TrialState.FAIL:
+        return f"{label} {how} between trials (its lines above say why)"
+    line = f"{label} {how} during trial {last.number}: "
+    retries = [t for t in trials if last.number in retry_history(t)]
+    if last.state == TrialState.RUNNING:
+        return line + "it is still RUNNING; once its heartbeat is stale a worker fails it and retries it"
+    if retries:
+        return line + f"trial {last.number} is retried as trial {retries[0].number} ({retries[0].state.name})"
+    reason = str(last.user_attrs.get(REASON, "failed"))
+    if reason.startswith("interrupted"):
+        return line + f"trial {last.number} is recorded as interrupted and not retried"
+    return line + f"trial {last.number} ended {last.state.name} ({reason})"
 
 
 def _relay(proc: subprocess.Popen, label: str, say: Callable[[str], None]) -> None:
@@ -69,11 +114,13 @@ def _relay(proc: subprocess.Popen, label: str, say: Callable[[str], None]) -> No
 
 
 def _stop(procs: list[subprocess.Popen], say: Callable[[str], None]) -> list[int]:
-    """One SIGINT to every live worker, then wait; a second Ctrl-C kills them."""
-    say(f"stopping {sum(p.poll() is None for p in procs)} workers (Ctrl-C again to kill them)")
+    """The signal the parent got (SIGINT or SIGTERM) to every live worker, then wait; a second
+    one kills them."""
+    sig = interrupts.last()
+    say(f"stopping {sum(p.poll() is None for p in procs)} workers ({interrupts.name(sig)} again to kill them)")
     for proc in procs:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(sig)
     try:
         for proc in procs:
             try:
@@ -83,4 +130,4 @@ def _stop(procs: list[subprocess.Popen], say: Callable[[str], None]) -> list[int
     except KeyboardInterrupt:
         for proc in procs:
             proc.kill()
-    return [130 if proc.wait() != 0 else 0 for proc in procs]
+    return [proc.wait() for proc in procs]

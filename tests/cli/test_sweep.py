@@ -71,6 +71,7 @@ def test_resuming_runs_only_the_missing_trials_and_a_finished_study_says_so(swee
 def test_flags_override_the_study_file(sweep_main, study_file, tmp_path):
     import optuna
 
+    from search.seeding import PerTrialSeed
     from search.space import suggest
 
     path = study_file(space=SMALL_SPACE, data=str(tmp_path / "no-such-file.tsv"),
@@ -83,8 +84,8 @@ def test_flags_override_the_study_file(sweep_main, study_file, tmp_path):
     study = load_study(runs / "tiny.db")
     assert study.user_attrs["data"]["spec"] == TINY_DATA and study.user_attrs["max_epochs"] == 2
     assert [t.user_attrs["epochs_run"] for t in study.trials] == [2, 2, 2]  # no pruning, 2 epochs
-    # The sampler is a RandomSampler seeded 7: replaying it gives the same draws after the default.
-    replay = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
+    # Each trial's RandomSampler is seeded from (7, its number): replaying gives the same draws.
+    replay = optuna.create_study(sampler=PerTrialSeed(lambda s: optuna.samplers.RandomSampler(seed=s), 7))
     replay.enqueue_trial(study.trials[0].params)
     replay.optimize(lambda t: float(len(suggest(t, load_study_spec(str(path)).space))), n_trials=3)
     assert [t.params for t in replay.trials] == [t.params for t in study.trials]

@@ -125,7 +125,5 @@ def test_ctrl_c_during_the_bootstrap_is_one_line_and_writes_nothing(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err
-    assert err.strip().splitlines() == ["report.py: interrupted: no report written (finished "
-                                        "final-evaluation runs are cached in the study; run the "
-                                        "same command again to go on)"]
+    assert err.strip().splitlines() == ["report.py: interrupted (Ctrl-C): no report written"]
     assert not out.exists()
