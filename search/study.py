@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -187,7 +188,7 @@ def _create_sqlite_file(path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with interrupts.deferred():
-            storage = open_storage(f"sqlite:///{tmp}")
+            storage = open_storage(f"sqlite:///{quote(str(tmp), safe='/')}")  # as storage_url quotes
             storage.engine.dispose()
             os.link(tmp, path)
     except (StudyError, OSError):  # FileExistsError: another process's file is there
