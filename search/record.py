@@ -40,7 +40,18 @@ STOP_REASON = "stop_reason"  # why a trial that trained ended: patience, budget 
 NUM_PARAMS = "num_params"
 BEST_EPOCH = "best_epoch"  # 1-based; the validation metrics at it are stored under their names
 
-INTERRUPTED = "interrupted (Ctrl-C)"  # the reason of a trial stopped by the user
+INTERRUPTED = "interrupted (Ctrl-C)"  # the reason of a trial stopped by the user's Ctrl-C
+
+
+def interrupted(signal_name: str) -> str:
+    """The reason of a trial stopped by a signal: `interrupted (Ctrl-C)`, `interrupted (SIGTERM)`."""
+    return f"interrupted ({signal_name})"
+
+
+def was_interrupted(reason: object) -> bool:
+    """True for a reason written by `interrupted`, whatever the signal."""
+    return isinstance(reason, str) and reason.startswith("interrupted (")
+
 
 # A trial's STOP_REASON: caser.stopping's PATIENCE ("patience") and BUDGET ("budget") for a
 # training that ended on its own, or one of these.

@@ -81,7 +81,7 @@ def default_was_interrupted(trials: Iterable[FrozenTrial]) -> bool:
     retried = retried_numbers(trials)  # a dead worker's trial stands for its retry
     defaults = [t for t in trials if record.is_default(t) and t.number not in retried]
     return bool(defaults) and all(
-        t.state == TrialState.FAIL and t.user_attrs.get(record.REASON) == record.INTERRUPTED for t in defaults
+        t.state == TrialState.FAIL and record.was_interrupted(t.user_attrs.get(record.REASON)) for t in defaults
     )
 
 

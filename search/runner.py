@@ -52,7 +52,7 @@ def run_sweep(
                 trial.set_user_attr(record.WORKER, worker)
                 return run_one(trial)
         except KeyboardInterrupt:  # also when it came before the training started
-            trial.set_user_attr(record.REASON, record.INTERRUPTED)
+            trial.set_user_attr(record.REASON, record.interrupted(interrupts.name()))
             raise
 
     deadline = time.monotonic() + options.timeout if options.timeout is not None else None

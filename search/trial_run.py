@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from caser.module import Diverged
 from caser.train import FitResult
-from search import record
+from search import interrupts, record
 from search.checkpoints import Resume, find_resume, merge_history, remove_checkpoints, stored
 from search.options import SweepOptions
 from search.pruning import OptunaPruning
@@ -81,7 +81,7 @@ class TrialRun:
         except KeyboardInterrupt:
             # Optuna records the trial as FAIL and is not going to retry it, so its checkpoint
             # has no use; the re-run samples anew (and runs the defaults again if this was them).
-            self.trial.set_user_attr(record.REASON, record.INTERRUPTED)
+            self.trial.set_user_attr(record.REASON, record.interrupted(interrupts.name()))
             self.trial.set_user_attr(record.STOP_REASON, record.STOPPED_BY_USER)
             raise
         finally:

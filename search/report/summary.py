@@ -213,4 +213,4 @@ def _reason_kind(trial: FrozenTrial) -> str:
     reason = trial.user_attrs.get(record.REASON) or trial.user_attrs.get(record.STOP_REASON)
     if not reason:
         return "no reason recorded"
-    return str(reason) if reason == record.INTERRUPTED else str(reason).split(":", 1)[0]
+    return str(reason) if record.was_interrupted(reason) else str(reason).split(":", 1)[0]

@@ -222,7 +222,7 @@ def test_sigterm_between_and_during_trials_records_the_trial_as_interrupted(tmp_
     trials = optuna.load_study(study_name="crash", storage=f"sqlite:///{tmp_path}/crash.db").get_trials(deepcopy=False)
     assert not [t.number for t in trials if t.state == TrialState.RUNNING]
     stopped = [t for t in trials if t.state == TrialState.FAIL]
-    assert stopped and all(t.user_attrs["reason"].startswith("interrupted") for t in stopped)
+    assert stopped and all(t.user_attrs["reason"] == "interrupted (SIGTERM)" for t in stopped)
 
 
 @pytest.mark.parametrize("script", ["sweep.py", "report.py"])
