@@ -17,7 +17,8 @@ from search.report.best import best_section
 from search.report.effects import effects_section
 from search.report.final import FinalResults
 from search.report.final_section import final_section
-from search.report.importance import compute_importances, importance_section
+from search.report.importance import compute_importances
+from search.report.importance_section import importance_section
 from search.report.importance_bootstrap import bootstrap_importances
 from search.report.plots import write_plots
 from search.report.reproduce import reproduce_section

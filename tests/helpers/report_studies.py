@@ -201,3 +201,12 @@ def record_settings(study: optuna.Study, patience: int | None = 3, seed: int = 0
     study.set_user_attr("pruner", {"name": "hyperband",
                                    "options": {"min_resource": 1, "max_resource": MAX_EPOCHS,
                                                "reduction_factor": 3}})
+
+
+def add_trials_without(study: optuna.Study, param: str, n: int, seed: int = 3) -> None:
+    """n complete trials from a part of the space that lacks `param` (a conditional one)."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        params = {k: v for k, v in sample(rng).items() if k != param}
+        study.add_trial(create_trial(value=rng.random() / 10, params=params,
+                                     distributions={k: SPACE[k] for k in params}))

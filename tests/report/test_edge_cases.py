@@ -17,13 +17,14 @@ import report
 from search import record
 from search.report.best import shown_trials
 from search.report.final import candidates
-from search.report.importance import compute_importances, importance_section, top_quantile_count
+from search.report.importance import compute_importances, top_quantile_count
+from search.report.importance_section import importance_section
 from search.report.render import render
 from search.report.summary import summary_section
 from search.report.view import StudyView
 
 from tests.helpers.report_studies import DEFAULTS, SPACE, FakeTrain, attrs, curve, make_study, rdb, sample
-from tests.helpers.report_studies import storage
+from tests.helpers.report_studies import add_trials_without, storage
 
 # The retry callback is experimental in Optuna; the sweep uses it all the same.
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -97,11 +98,7 @@ def test_ped_anova_top_count_is_what_the_note_says(tmp_path):
 
 def test_a_parameter_fanova_cannot_score_is_not_shown_as_zero(tmp_path):
     study = make_study(tmp_path, n=12, pruned_every=10**6, extra_states=False)
-    rng = random.Random(3)
-    for _ in range(6):  # a part of the space without nv
-        params = {k: v for k, v in sample(rng).items() if k != "nv"}
-        study.add_trial(create_trial(value=rng.random() / 10, params=params,
-                                     distributions={k: SPACE[k] for k in params}))
+    add_trials_without(study, "nv", 6)
     imp = compute_importances(StudyView.of(study))
     assert "nv" in imp.values["PED-ANOVA"] and "nv" not in imp.values["fANOVA"]
     row = next(line for line in importance_section(imp).splitlines() if line.startswith("| nv "))

@@ -5,22 +5,21 @@ report.py in one line, writing nothing."""
 from __future__ import annotations
 
 import math
-import random
 import re
 import signal
 import subprocess
 import sys
 
 import pytest
-from optuna.trial import create_trial
 from scipy import stats as sps
 
-from search.report.importance import Importances, agreement, compute_importances, importance_section
+from search.report.importance import Importances, agreement, compute_importances
+from search.report.importance_section import importance_section
 from search.report.importance_bootstrap import ImportanceBootstrap, bootstrap_importances
 from search.report.view import StudyView
 
 from tests.helpers import ROOT
-from tests.helpers.report_studies import SPACE, make_study, record_settings, sample, storage
+from tests.helpers.report_studies import SPACE, add_trials_without, make_study, record_settings, storage
 
 
 def lr_only(p, rng):
@@ -102,11 +101,7 @@ def test_a_wide_interval_and_an_unsettled_first_place_are_said():
 
 def test_fanova_counts_only_the_trials_holding_every_parameter(tmp_path):
     study = make_study(tmp_path, n=8, pruned_every=10**6, extra_states=False)  # 9 complete
-    rng = random.Random(3)
-    for _ in range(4):  # a part of the space without nv
-        params = {k: v for k, v in sample(rng).items() if k != "nv"}
-        study.add_trial(create_trial(value=rng.random() / 10, params=params,
-                                     distributions={k: SPACE[k] for k in params}))
+    add_trials_without(study, "nv", 4)
     imp = compute_importances(StudyView.of(study))
     assert imp.used == {"PED-ANOVA": 13, "fANOVA": 13}  # fANOVA drops nv, not the trials
     assert "nv" not in imp.values["fANOVA"]

@@ -15,7 +15,8 @@ from search.report.render import render
 from search.report.view import StudyView
 from search.report.best import edge_flags, shown_trials
 from search.report.effects import effect_rows
-from search.report.importance import compute_importances, importance_section
+from search.report.importance import compute_importances
+from search.report.importance_section import importance_section
 
 from tests.helpers.report_studies import DEFAULTS, SPACE, make_study, rdb
 
