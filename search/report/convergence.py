@@ -22,6 +22,9 @@ from search.report.view import short_metric
 
 # Below this Spearman correlation the two rankings are called different in the warning.
 AGREEMENT = 0.8
+# A min_delta above this share of a configuration's converged value asks each epoch for a gain
+# its learning may not reach while it still improves: patience can then end it too soon.
+MIN_DELTA_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,32 @@ def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) 
             f"{', '.join(unfinished)}. Their converged value is a lower bound; raise "
             "`--final-max-epochs`."
         )
+    out += _min_delta_sentence(res, conv)
     out += _gain_sentence(res, agree, conv)
     return out
+
+
+def _min_delta_sentence(res: FinalResults, conv: dict[str, float]) -> list[str]:
+    """A warning when min_delta is large against a converged value that patience ended: its
+    seeds may have stopped while still learning (the metric's scale is the data's, not ours)."""
+    min_delta, metric = res.rule.min_delta, short_metric(res.metric)
+    cut = []
+    for cand in res.candidates:
+        runs, value = res.converged.get(cand.key, []), conv.get(cand.key, math.nan)
+        if (any(run.stop_reason == "patience" for run in runs) and not math.isnan(value)
+                and min_delta > MIN_DELTA_SHARE * abs(value)):
+            cut.append(f"{cand.label} ({metric} {value:.4f}, epochs picked "
+                       f"{', '.join(str(run.epoch) for run in runs)})")
+    if not cut:
+        return []
+    return [
+        f"**The stopping rule may have cut these short:** {'; '.join(cut)}. Its min improvement, "
+        f"{min_delta:g}, is more than {MIN_DELTA_SHARE:.0%} of their converged {metric}: an epoch "
+        "had to gain that much to count, so patience may have ended runs that were still "
+        "learning, and their converged values and epoch counts understate them. Raise "
+        "`--final-patience`, or give the study a `min_delta` on this metric's scale "
+        "(`[study] min_delta`, `--min-delta`)."
+    ]
 
 
 def _noise_caveat(res: FinalResults, a: Candidate, b: Candidate) -> str:

@@ -99,3 +99,17 @@ def test_reproduce_uses_the_converged_epoch_count(tmp_path):
     assert f"--epochs {sorted(picked)[1]} " in command
     assert "the median of the epochs picked on validation at convergence" in markdown
     assert "picks it at convergence instead" in render(view, top_k=3)  # without the final runs
+
+
+def test_a_min_delta_large_for_the_metric_is_warned_about(tmp_path):
+    # The default's plateau is 0.03: a min_delta of 0.002 (6.7% of it) may stop it while it
+    # still learns; the others (0.30 and up: 0.7% or less) are not named.
+    plateaus = {1e-2: 0.40, 5e-3: 0.36, 2e-3: 0.32, 1e-3: 0.03}
+    view, fake = study_of(tmp_path, plateaus)
+    rule = Convergence(max_epochs=40, patience=2, min_delta=0.002)
+    text = re.sub(r" +", " ", final_section(run_final(view, top_k=3, seeds=1, train_fn=fake, rule=rule)))
+    line = next(s for s in text.split("\n\n") if s.startswith("**The stopping rule may have cut these short:**"))
+    assert "trial 0 (default) (MAP 0.0" in line and "trial 1" not in line
+    assert "0.002, is more than 2% of their converged MAP" in line
+    quiet = run_final(view, top_k=3, seeds=1, train_fn=fake, rule=RULE, refresh=True)  # min_delta 0
+    assert "may have cut these short" not in final_section(quiet)
