@@ -24,7 +24,12 @@ def storage_url(study_name: str, storage: str | None = None, runs_dir: Path = DE
     would put `exp#1.toml`'s study in another file."""
     if storage:
         return storage
-    return f"sqlite:///{quote(str(Path(runs_dir) / f'{study_name}.db'), safe='/')}"
+    return sqlite_url(Path(runs_dir) / f"{study_name}.db")
+
+
+def sqlite_url(path: Path) -> str:
+    """The `sqlite:///` URL of a file, its path percent-quoted as SQLAlchemy reads it."""
+    return f"sqlite:///{quote(str(path), safe='/')}"
 
 
 def journal_path(url: str) -> Path | None:

@@ -12,7 +12,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -24,7 +23,7 @@ from search.options import SweepOptions
 from search.resume import check_resumable, data_identity, default_was_interrupted, resumed_seed
 from search.run_dirs import TRIAL_DIR_GLOB, study_dir
 from search.seeding import PerTrialSeed
-from search.storage import journal_path, open_storage, redact, sqlite_path
+from search.storage import journal_path, open_storage, redact, sqlite_path, sqlite_url
 from search.strategy import make_pruner, make_sampler, pruner_options, sampler_args
 from search.studyfile import StudySpec
 
@@ -188,7 +187,7 @@ def _create_sqlite_file(path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with interrupts.deferred():
-            storage = open_storage(f"sqlite:///{quote(str(tmp), safe='/')}")  # as storage_url quotes
+            storage = open_storage(sqlite_url(tmp))
             storage.engine.dispose()
             os.link(tmp, path)
     except (StudyError, OSError):  # FileExistsError: another process's file is there

@@ -87,7 +87,7 @@ def worker_ended(study: optuna.Study, label: str, code: int) -> str:
     how = f"was stopped by {signal.Signals(signum).name}" if signum else f"exited with status {code}"
     from optuna.trial import TrialState  # here: sweep.py imports this module before optuna
 
-    from search.record import REASON, WORKER
+    from search.record import REASON, WORKER, was_interrupted
     from search.retries import retry_history
 
     trials = study.get_trials(deepcopy=False)
@@ -102,7 +102,7 @@ def worker_ended(study: optuna.Study, label: str, code: int) -> str:
     if retries:
         return line + f"trial {last.number} is retried as trial {retries[0].number} ({retries[0].state.name})"
     reason = str(last.user_attrs.get(REASON, "failed"))
-    if reason.startswith("interrupted"):
+    if was_interrupted(reason):
         return line + f"trial {last.number} is recorded as interrupted and not retried"
     return line + f"trial {last.number} ended {last.state.name} ({reason})"
 
