@@ -37,9 +37,10 @@ _PRUNERS: dict[str, type[optuna.pruners.BasePruner]] = {
 def sampler_args(spec: StudySpec, seed: int) -> dict[str, Any]:
     """The keyword arguments the study's sampler is built with, Optuna's defaults spelled out."""
     if spec.sampler == "tpe":
-        # constant_liar: workers sharing the study see each other's running trials as bad
-        # guesses, so they do not all sample the same region; alone it changes nothing.
-        return {"seed": seed, "n_startup_trials": 10, "multivariate": False, "constant_liar": True}
+        # Optuna 5's defaults for one objective: multivariate TPE (its `multivariate=None`
+        # means True here) with constant_liar, by which workers sharing the study see each
+        # other's running trials as bad guesses and do not all sample one region.
+        return {"seed": seed, "n_startup_trials": 10, "multivariate": True, "constant_liar": True}
     if spec.sampler == "gp":
         return {"seed": seed, "n_startup_trials": 10}
     if spec.sampler == "qmc":

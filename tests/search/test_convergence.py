@@ -14,7 +14,7 @@ from search.data import prepare_data
 from search.errors import StudyError
 from search.options import SweepOptions
 from search.runner import run_sweep
-from search.strategy import make_pruner
+from search.strategy import make_pruner, make_sampler
 from search.study import open_study
 from search.studyfile import load_study_spec
 from tests.helpers.studies import load_study
@@ -142,7 +142,7 @@ def test_the_sweep_flags_set_the_rule_and_the_study_records_what_was_built(study
     assert attrs[record.MAX_EPOCHS] == 2 and attrs[record.SEED] == 4
     assert (attrs[record.PATIENCE], attrs[record.MIN_DELTA]) == (1, 0.25)
     assert attrs[record.SAMPLER] == {"name": "tpe", "args": {
-        "seed": 4, "n_startup_trials": 10, "multivariate": False, "constant_liar": True}}
+        "seed": 4, "n_startup_trials": 10, "multivariate": True, "constant_liar": True}}
     assert attrs[record.PRUNER] == {"name": "hyperband", "options": {
         "min_resource": 1, "max_resource": 2, "reduction_factor": 3}}
     code, err = sweep_main("--study", path, "--trials", "1", "--runs-dir", tmp_path / "x", "--patience", "-2")
@@ -154,6 +154,15 @@ def test_a_study_without_patience_records_none(study_file, tmp_path):
     study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", SweepOptions(n_trials=1, runs_dir=tmp_path))
     assert study.user_attrs[record.PATIENCE] is None and study.user_attrs[record.MIN_DELTA] == 0.0
     assert study.user_attrs[record.PRUNER] == {"name": "none", "options": {}}
+
+
+def test_the_tpe_sampler_is_built_as_optunas_default_for_one_objective(study_file):
+    # The recorded arguments claim Optuna's defaults spelled out: multivariate with constant liar.
+    study = optuna.create_study(direction="maximize")
+    built = make_sampler(load_study_spec(str(study_file(sampler="tpe"))), 0)
+    default = optuna.samplers.TPESampler(seed=0)
+    assert built._is_multivariate(study) is default._is_multivariate(study) is True
+    assert built._constant_liar is default._constant_liar is True
 
 
 # ---- multi-fidelity pruners span the budget ----
