@@ -169,11 +169,11 @@ def _compute_rows(view: StudyView) -> list[tuple[str, str]]:
     finished = [t for t in live if t.state in FINISHED and t not in infeasible]
     trained = sum(epochs_run(t) for t in finished)
     rows: list[tuple[str, str]] = []
+    budget = view.max_epochs * len(finished) if view.max_epochs is not None else 0
     if view.max_epochs is None:
         rows.append(("epochs trained",
                      f"{trained} (no max_epochs recorded, so no budget to compare)"))
     else:
-        budget = view.max_epochs * len(finished)
         rows.append((
             "epochs trained",
             f"{trained} of {budget} ({view.max_epochs} x {len(finished)} finished trials"
@@ -186,11 +186,10 @@ def _compute_rows(view: StudyView) -> list[tuple[str, str]]:
         rows.append(("failed trials", _failed_label(failed)))
     if view.max_epochs is None or not finished:
         return rows
-    budget = view.max_epochs * len(finished)
     unused = {"pruning": 0, "early stopping": 0}
     for t in finished:
         left = max(0, view.max_epochs - epochs_run(t))
-        pruned = t.state == TrialState.PRUNED or t.user_attrs.get(record.STOP_REASON) == "pruned"
+        pruned = t.state == TrialState.PRUNED or t.user_attrs.get(record.STOP_REASON) == record.PRUNED
         # A complete trial ends before its budget only by the stopping rule.
         unused["pruning" if pruned else "early stopping"] += left
     rows.append(("compute saved by pruning", fmt.percent(unused["pruning"] / budget)))
