@@ -25,7 +25,7 @@ def bare_product_seconds(num_users: int, width: int, num_items: int, repeats: in
     """Best of `repeats` (wall and CPU seconds) for scores = x W2^T + b over all users,
     float32, in user batches (see the module docstring); width is 2d, num_items excludes
     padding."""
-    from caser.evaluation import eval_batch_users
+    from caser.eval_batch import eval_batch_users
 
     base = batch_users or eval_batch_users(num_items)
     gen = torch.Generator().manual_seed(0)

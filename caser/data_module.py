@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from caser.evaluation import EvalSet, build_eval_set
-from caser.evaluation import eval_batch_users as eval_batch_users_for
+from caser.eval_batch import eval_batch_users as eval_batch_users_for
 from caser.windows import SeenItems, Windows, build_windows, sample_negatives
 
 if TYPE_CHECKING:

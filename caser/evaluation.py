@@ -5,8 +5,8 @@ held-out part, the items to exclude (seen in training) and the held-out items, a
 arrays so that a batch of consecutive users is a slice: nothing here is users x items.
 
 A batch scores every item for its users, (B, num_items + 1), and ranks the held-out items in
-it (`caser.metrics`), so its memory is a few times B x items; `eval_batch_users` picks B
-from `EVAL_BATCH_CELLS`.
+it (`caser.metrics`), so its memory is a few times B x items; `caser.eval_batch.eval_batch_users`
+picks B from `EVAL_BATCH_CELLS`, the bound the memory estimate uses too.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from caser.eval_batch import eval_batch_users
 from caser.metrics import target_metrics
 from caser.sequences import Sequences
 from caser.windows import SeenItems, last_inputs
@@ -44,17 +45,6 @@ class EvalSet:
         target_keys = np.repeat(np.arange(len(self), dtype=np.int64), np.diff(self.target_indptr))
         target_keys = target_keys * stride + self.target_items.numpy()
         return ~np.isin(target_keys, seen_keys)
-
-
-# A batch of B users scores B x (num_items + 1) cells; this many at most (16 MB of float32
-# scores, a few times that in all while ranking): large enough that the scoring product runs
-# near its full speed, small enough to stay in cache-friendly sizes (docs/measurements.md).
-EVAL_BATCH_CELLS = 2**22
-
-
-def eval_batch_users(num_items: int) -> int:
-    """Users per evaluation batch for a catalogue of num_items: EVAL_BATCH_CELLS' worth."""
-    return max(1, EVAL_BATCH_CELLS // (num_items + 1))
 
 
 def _select(indptr: np.ndarray, items: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from caser.config import ModelConfig, TrainConfig
+from caser.eval_batch import eval_batch_users
 from caser.errors import DataError
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 GB = 1024**3
 FLOAT, INDEX = 4, 8  # bytes of a float32 parameter or activation, of an int64 item id
-EVAL_BATCH_USERS = 1024  # caser.data_module.CaserDataModule's evaluation batch
 EVAL_CELL_FLOATS = 6  # a score, its sorted copy and index, masks: per (user, item) cell
 DENSE_MAX_ENTRIES = 1_000_000  # caser.model.Caser.DENSE_MAX_ENTRIES (torch-free here)
 
@@ -102,7 +102,7 @@ def estimate_memory(
     else:  # every height's gathered windows, kept for the backward pass, and their outputs
         horizontal = (B * d * gathered + B * nh * positions * 2) * FLOAT if nh else 0
     widest = max(((L + 1) // 2) * (L + 1 - (L + 1) // 2), 1)  # one height's windows at a time
-    Be = max(min(EVAL_BATCH_USERS, num_eval_users), 1)
+    Be = max(min(eval_batch_users(num_items), num_eval_users), 1)
     eval_features = 0 if dense or not nh else Be * d * widest * 2 * FLOAT
     parts = {
         "parameters and Adam state": 4 * num_params * FLOAT,  # weights, gradients, two moments

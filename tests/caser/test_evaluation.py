@@ -9,7 +9,8 @@ import torch
 from caser.config import DataConfig, ModelConfig
 from caser.data_module import PreparedData
 from caser.datasets import load_split
-from caser.evaluation import EVAL_BATCH_CELLS, batch_metric_sums, batch_metrics, eval_batch_users, evaluate
+from caser.evaluation import batch_metric_sums, batch_metrics, evaluate
+from caser.eval_batch import EVAL_BATCH_CELLS, eval_batch_users
 from caser.model import Caser
 from caser.popularity import popularity_metrics
 from caser.reference_metrics import reference_evaluate

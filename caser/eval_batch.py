@@ -1,0 +1,13 @@
+"""How many users one evaluation batch holds: the bound on its memory, shared (torch-free) by
+`caser.evaluation`, which batches by it, and `caser.memory`, which estimates by it."""
+from __future__ import annotations
+
+# A batch of B users scores B x (num_items + 1) cells; this many at most (16 MB of float32
+# scores, a few times that in all while ranking): large enough that the scoring product runs
+# near its full speed, small enough to stay in cache-friendly sizes (docs/measurements.md).
+EVAL_BATCH_CELLS = 2**22
+
+
+def eval_batch_users(num_items: int) -> int:
+    """Users per evaluation batch for a catalogue of num_items: EVAL_BATCH_CELLS' worth."""
+    return max(1, EVAL_BATCH_CELLS // (num_items + 1))
