@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from caser.evaluation import EvalSet, build_eval_set
-from caser.eval_batch import eval_batch_users as eval_batch_users_for
+from caser.eval_batch import EVAL_RANGE_USERS
 from caser.windows import SeenItems, Windows, build_windows, sample_negatives
 
 if TYPE_CHECKING:
@@ -121,14 +121,14 @@ class CaserDataModule(pl.LightningDataModule):
         batch_size: int,
         seed: int,
         protocol: str = "validation",
-        eval_batch_users: int | None = None,
+        eval_range_users: int = EVAL_RANGE_USERS,
     ) -> None:
         super().__init__()
         self.data, self.L, self.T, self.protocol = data, L, T, protocol
         self.neg_samples, self.batch_size, self.seed = neg_samples, batch_size, seed
         self.eval_set = data.eval_set(protocol, L)
-        # Users per evaluation batch; by default as many as fit the evaluation's memory bound.
-        self.eval_batch_users = eval_batch_users or eval_batch_users_for(data.num_items)
+        # Users per validation step (`caser.evaluation.batch_metrics` bounds its memory).
+        self.eval_range_users = eval_range_users
 
     def train_dataloader(self) -> TrainBatches:
         return TrainBatches(
@@ -141,7 +141,7 @@ class CaserDataModule(pl.LightningDataModule):
         )
 
     def val_dataloader(self) -> "UserRanges":
-        return UserRanges(len(self.eval_set), self.eval_batch_users)
+        return UserRanges(len(self.eval_set), self.eval_range_users)
 
 
 class UserRanges:

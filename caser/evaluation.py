@@ -4,9 +4,12 @@ An `EvalSet` holds, for every user with a held-out item, the L items that preced
 held-out part, the items to exclude (seen in training) and the held-out items, as compact CSR
 arrays so that a batch of consecutive users is a slice: nothing here is users x items.
 
-A batch scores every item for its users, (B, num_items + 1), and ranks the held-out items in
-it (`caser.metrics`), so its memory is a few times B x items; `caser.eval_batch.eval_batch_users`
-picks B from `EVAL_BATCH_CELLS`, the bound the memory estimate uses too.
+A model evaluated here gives `user_vectors(seqs, users)` and `score_items(vectors)`, every
+item's score for each vector. A range of users (`caser.eval_batch.EVAL_RANGE_USERS`) gets its
+vectors in one pass; then a batch of them scores every item, (B, num_items + 1), and counts
+where the held-out items rank (`caser.metrics`), so memory is a few times B x items;
+`caser.eval_batch.eval_batch_users` picks B from `EVAL_BATCH_CELLS`, the bound the memory
+estimate uses too.
 """
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from caser.eval_batch import eval_batch_users
-from caser.metrics import target_metrics
+from caser.eval_batch import EVAL_RANGE_USERS, eval_batch_users
+from caser.metrics import held_out_counts, metrics_from_counts
 from caser.sequences import Sequences
 from caser.windows import SeenItems, last_inputs
 
@@ -78,42 +81,48 @@ def _rows(indptr: np.ndarray, start: int, stop: int) -> torch.Tensor:
     return torch.from_numpy(np.repeat(np.arange(stop - start), counts))
 
 
-def batch_metric_sums(model, eval_set: EvalSet, start: int, stop: int) -> dict[str, torch.Tensor]:
-    """Metric sums over eval users [start, stop)."""
-    return {k: v.sum() for k, v in batch_metrics(model, eval_set, start, stop).items()}
-
-
 @torch.no_grad()
-def batch_metrics(model, eval_set: EvalSet, start: int, stop: int) -> dict[str, torch.Tensor]:
-    """Per-user metrics of eval users [start, stop), (stop - start,) each: score all items,
-    exclude seen ones and padding, rank the held-out items."""
+def batch_metrics(model, eval_set: EvalSet, start: int, stop: int,
+                  batch_users: int | None = None) -> dict[str, torch.Tensor]:
+    """Per-user metrics of eval users [start, stop), (stop - start,) each: the users' vectors
+    in one pass (`model.user_vectors`), then every item scored (`model.score_items`), seen
+    items and padding excluded and the held-out items counted, batch_users users at a time
+    (default `eval_batch_users(num_items)`, which bounds memory and changes no number)."""
     device = next(iter([*model.parameters(), *model.buffers()])).device
-    users = eval_set.users[start:stop].to(device)
-    scores = model.score_all(eval_set.inputs[start:stop].to(device), users)  # (B, I + 1)
-    s0, s1 = eval_set.seen_indptr[start], eval_set.seen_indptr[stop]
-    seen_rows = _rows(eval_set.seen_indptr, start, stop).to(device)
-    scores[seen_rows, eval_set.seen_items[s0:s1].to(device)] = -torch.inf
-    scores[:, 0] = -torch.inf  # padding is not an item
+    vectors = model.user_vectors(eval_set.inputs[start:stop].to(device), eval_set.users[start:stop].to(device))
     t0, t1 = eval_set.target_indptr[start], eval_set.target_indptr[stop]
     unseen = eval_set.target_unseen[t0:t1]  # a held-out item seen in training can never be hit
-    rows = np.repeat(np.arange(stop - start), np.diff(eval_set.target_indptr[start : stop + 1]))
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[unseen], minlength=stop - start))])
-    n_relevant = torch.from_numpy(np.diff(eval_set.target_indptr[start : stop + 1]))
+    n_targets = np.diff(eval_set.target_indptr[start : stop + 1])
+    rows = np.repeat(np.arange(stop - start), n_targets)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[unseen], minlength=stop - start))]).astype(np.int64)
     items = eval_set.target_items[t0:t1][torch.from_numpy(unseen)]
-    return target_metrics(scores, indptr.astype(np.int64), items, n_relevant, overwrite=True)
+    step = batch_users or eval_batch_users(eval_set.num_items)
+    counts = []
+    buffer = vectors.new_empty(min(step, stop - start), eval_set.num_items + 1)
+    for a in range(0, stop - start, step):
+        b = min(a + step, stop - start)
+        scores = model.score_items(vectors[a:b], out=buffer[: b - a])  # (b - a, I + 1)
+        s0, s1 = eval_set.seen_indptr[start + a], eval_set.seen_indptr[start + b]
+        scores[_rows(eval_set.seen_indptr, start + a, start + b).to(device),
+               eval_set.seen_items[s0:s1].to(device)] = -torch.inf
+        scores[:, 0] = -torch.inf  # padding is not an item
+        counts.append(held_out_counts(scores, indptr[a : b + 1] - indptr[a], items[indptr[a] : indptr[b]],
+                                      overwrite=True))
+    at_or_above = torch.cat(counts) if counts else torch.zeros(0, dtype=torch.int64, device=device)
+    return metrics_from_counts(at_or_above, indptr, torch.from_numpy(n_targets), eval_set.num_items + 1)
 
 
 def evaluate(model, eval_set: EvalSet, prefix: str = "val", batch_users: int | None = None) -> dict[str, float]:
-    """Mean metrics over the eval users, named `<prefix>/<metric>`; batch_users: users per
-    batch (default `eval_batch_users(num_items)`), which changes memory, not the numbers."""
+    """Mean metrics over the eval users, named `<prefix>/<metric>`, in ranges of
+    `EVAL_RANGE_USERS`; batch_users: users scored at once (default
+    `eval_batch_users(num_items)`), which changes memory, not the numbers."""
     was_training = model.training
     model.eval()
-    step = batch_users or eval_batch_users(eval_set.num_items)
     totals: dict[str, float] = {}
-    for start in range(0, len(eval_set), step):
-        sums = batch_metric_sums(model, eval_set, start, min(start + step, len(eval_set)))
-        for k, v in sums.items():
-            totals[k] = totals.get(k, 0.0) + float(v)
+    for start in range(0, len(eval_set), EVAL_RANGE_USERS):
+        stop = min(start + EVAL_RANGE_USERS, len(eval_set))
+        for k, v in batch_metrics(model, eval_set, start, stop, batch_users).items():
+            totals[k] = totals.get(k, 0.0) + float(v.sum())
     model.train(was_training)
     n = max(len(eval_set), 1)
     return {f"{prefix}/{k}": v / n for k, v in totals.items()}

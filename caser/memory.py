@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from caser.config import ModelConfig, TrainConfig
-from caser.eval_batch import eval_batch_users
+from caser.eval_batch import EVAL_RANGE_USERS, eval_batch_users
 from caser.errors import DataError
 
 if TYPE_CHECKING:
@@ -102,8 +102,10 @@ def estimate_memory(
     else:  # every height's gathered windows, kept for the backward pass, and their outputs
         horizontal = (B * d * gathered + B * nh * positions * 2) * FLOAT if nh else 0
     widest = max(((L + 1) // 2) * (L + 1 - (L + 1) // 2), 1)  # one height's windows at a time
-    Be = max(min(eval_batch_users(num_items), num_eval_users), 1)
-    eval_features = 0 if dense or not nh else Be * d * widest * 2 * FLOAT
+    Be = max(min(eval_batch_users(num_items), num_eval_users), 1)  # users scored at once
+    Br = max(min(EVAL_RANGE_USERS, num_eval_users), 1)  # users whose vectors one pass makes
+    horizontal_eval = (nh * positions if dense else d * widest * 2) if nh else 0
+    eval_features = Br * (horizontal_eval + nv * d + 2 * (2 * d + 1)) * FLOAT
     parts = {
         "parameters and Adam state": 4 * num_params * FLOAT,  # weights, gradients, two moments
         "training windows": 2 * num_windows * (1 + L + T + train_config.neg_samples) * INDEX,

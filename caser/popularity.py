@@ -23,8 +23,15 @@ class Popularity(nn.Module):
         super().__init__()
         self.register_buffer("counts", torch.as_tensor(counts, dtype=torch.float32))
 
+    def user_vectors(self, seqs: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+        return self.counts.new_zeros(len(users), 0)  # nothing about the user matters
+
+    def score_items(self, vectors: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        scores = self.counts.expand(len(vectors), -1)  # (B, num_items + 1)
+        return scores.clone() if out is None else out.copy_(scores)
+
     def score_all(self, seqs: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
-        return self.counts.expand(len(users), -1).clone()  # (B, num_items + 1)
+        return self.score_items(self.user_vectors(seqs, users))
 
 
 def popularity_metrics(data: PreparedData, protocol: str = "test") -> dict[str, float]:

@@ -9,7 +9,7 @@ import torch
 from caser.config import DataConfig, ModelConfig
 from caser.data_module import PreparedData
 from caser.datasets import load_split
-from caser.evaluation import batch_metric_sums, batch_metrics, evaluate
+from caser.evaluation import batch_metrics, evaluate
 from caser.eval_batch import EVAL_BATCH_CELLS, eval_batch_users
 from caser.model import Caser
 from caser.popularity import popularity_metrics
@@ -42,15 +42,17 @@ def test_user_batches_give_every_user_the_same_numbers(data):
     net = Caser(data.num_users, data.num_items, ModelConfig(d=8)).eval()
     eval_set = data.eval_set("test", L=5)
 
-    def per_user(batch: int) -> dict[str, torch.Tensor]:
-        parts = [batch_metrics(net, eval_set, start, min(start + batch, len(eval_set)))
+    def per_user(batch: int, batch_users: int | None = None) -> dict[str, torch.Tensor]:
+        parts = [batch_metrics(net, eval_set, start, min(start + batch, len(eval_set)), batch_users)
                  for start in range(0, len(eval_set), batch)]
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
     whole = per_user(len(eval_set))
     assert len(whole["map"]) == len(eval_set)
-    for batch in (1, 5, eval_batch_users(eval_set.num_items)):
-        for k, values in per_user(batch).items():
+    # Ranges of users (one feature pass each) and, within them, batches scored at once.
+    for batch, batch_users in [(1, None), (5, None), (eval_batch_users(eval_set.num_items), None),
+                               (len(eval_set), 1), (len(eval_set), 7), (13, 4)]:
+        for k, values in per_user(batch, batch_users).items():
             assert torch.allclose(values, whole[k], rtol=0, atol=1e-12), (batch, k, (values - whole[k]).abs().max())
 
 
@@ -95,5 +97,5 @@ def test_evaluation_keeps_to_the_model_device(data):
     """Every tensor the ranking makes follows the model's device. No GPU here: the `meta`
     device stands in for one, and a CPU-made tensor mixed into its maths raises."""
     net = Caser(data.num_users, data.num_items, ModelConfig(d=8, nv=1, nh=2)).to("meta")
-    sums = batch_metric_sums(net, data.eval_set("validation", 5), 0, 10)
-    assert sums and all(v.device.type == "meta" for v in sums.values())
+    per_user = batch_metrics(net, data.eval_set("validation", 5), 0, 10, batch_users=3)
+    assert per_user and all(v.device.type == "meta" for v in per_user.values())

@@ -55,6 +55,21 @@ def test_forward_scores_agree_with_full_scores():
     assert torch.allclose(net(seqs, users, items), net.score_all(seqs, users)[:, [1, 5, 12]], atol=1e-6)
 
 
+def test_full_scores_are_the_originals_product_with_its_bias():
+    """score_items folds b2 into the product; the numbers are the original's x W2^T + b2,
+    written into a reused buffer when one is given."""
+    torch.manual_seed(0)
+    net = Caser(4, 12, ModelConfig(d=8, L=3)).eval()
+    torch.nn.init.normal_(net.output.weight)  # b2 starts at zero, which would hide a lost bias
+    seqs, users = torch.randint(0, 13, (4, 3)), torch.arange(4)
+    expected = torch.addmm(net.b2, net.features(seqs, users), net.W2.t())
+    assert torch.allclose(net.score_all(seqs, users), expected, atol=1e-5)
+    buffer = torch.full((6, 13), float("nan"))
+    with torch.no_grad():  # as in evaluation: a product written into a buffer has no gradient
+        scores = net.score_items(net.user_vectors(seqs, users), out=buffer[:4])
+    assert scores.data_ptr() == buffer.data_ptr() and torch.allclose(scores, expected, atol=1e-5)
+
+
 def test_initialisation_is_the_originals():
     torch.manual_seed(0)
     net = Caser(300, 2000, ModelConfig(d=50))
