@@ -24,7 +24,7 @@ How a position is counted: r = #{candidates scoring >= the item} (itself and tie
 items included), then c_j = j + min_{i >= j}(r_i - i) over the user's r sorted ascending,
 which moves tied held-out items to consecutive places ending at their shared r. Excluded
 items and padding must score -inf (never >= a held-out item's finite score). The count takes
-one of two exact paths per user (`COMPARE_MAX_TARGETS`): a comparison pass over the row per
+one of two exact paths per user (`compare_max_targets`): a comparison pass over the row per
 held-out item, or, for users with more held-out items, one sort of the row's values and a
 binary search per item.
 """
@@ -39,10 +39,21 @@ import torch
 
 from caser.metric_names import KS
 
-# Users with at most this many held-out items are counted by one comparison pass over their
-# row per item; users with more by sorting the row's values once and a binary search (about
-# the cost of three passes, see docs/measurements.md). Both give the same counts.
-COMPARE_MAX_TARGETS = 2
+# What a user's row costs on each path, per row, as measured on the 2-core CPU
+# (docs/measurements.md): a comparison pass per held-out item, about a fixed 4.5 us plus 0.25
+# ns per candidate; one sort (and the search, cheap beside it), about 5 ns per candidate. Both
+# paths give the same counts; only their cost depends on these.
+COMPARE_PASS_NS = 4500.0
+COMPARE_NS_PER_CANDIDATE = 0.25
+SORT_NS_PER_CANDIDATE = 5.0
+
+
+def compare_max_targets(num_candidates: int) -> int:
+    """Users with at most this many held-out items among num_candidates are counted by
+    comparison passes, which then cost less than one sort of the row: 1 at MovieLens-100K's
+    1,683 items, 11 at 23,000, toward 20 on the largest catalogues."""
+    sort = SORT_NS_PER_CANDIDATE * num_candidates
+    return max(1, int(sort / (COMPARE_PASS_NS + COMPARE_NS_PER_CANDIDATE * num_candidates)))
 
 
 def ranking_metric_sums(
@@ -115,7 +126,7 @@ def count_at_or_above(scores: torch.Tensor, held: torch.Tensor, n_held: np.ndarr
     """(B, W) int64: how many entries of each row of `scores` (B, I) are >= each of `held`
     (B, W). n_held: (B,) host array, how many of a row's W entries are real (the first ones);
     it picks each row's path (module docstring). overwrite: `scores` may be sorted in place."""
-    few = n_held <= COMPARE_MAX_TARGETS
+    few = n_held <= compare_max_targets(scores.size(1))
     many = np.flatnonzero(~few)
     if len(many) == len(n_held):
         return _by_sorting(scores if overwrite else scores.clone(), held)

@@ -91,6 +91,7 @@ def test_each_users_metrics_equal_the_sorted_reference(monkeypatch, request, hel
     with and without items excluded as seen, with the CPU passes on one thread or split
     between two (however small the batch)."""
     monkeypatch.setattr(metrics, "_PARALLEL_MIN_CELLS", 0)
+    monkeypatch.setattr(metrics, "compare_max_targets", lambda num_candidates: 2)
     request.addfinalizer(lambda previous=torch.get_num_threads(): torch.set_num_threads(previous))
     torch.set_num_threads(threads)
     scores, seen, targets, masked, relevant, n_relevant = _random_case(
@@ -100,6 +101,15 @@ def test_each_users_metrics_equal_the_sorted_reference(monkeypatch, request, hel
         expected = per_user_metrics(scores[u], seen[u], targets[u])
         for name, values in per_user.items():
             assert float(values[u]) == pytest.approx(expected[name], abs=1e-9), (u, name)
+
+
+def test_the_comparison_path_widens_with_the_catalogue_and_stays_bounded():
+    """Comparing costs a pass per held-out item, sorting one pass-like sort per row: the
+    larger the row, the more items a comparison may take before a sort is cheaper, never
+    fewer than 1 nor more than a sort costs in passes."""
+    limits = [metrics.compare_max_targets(n) for n in (2, 100, 1684, 23_001, 50_001, 10**7)]
+    assert limits == sorted(limits) and limits[0] == 1 and limits[-1] > limits[2]
+    assert limits[-1] <= metrics.SORT_NS_PER_CANDIDATE / metrics.COMPARE_NS_PER_CANDIDATE
 
 
 @pytest.mark.parametrize("limit", [0, 1, 10**9])
@@ -114,7 +124,7 @@ def test_comparison_and_sorting_count_alike_on_tie_heavy_scores(monkeypatch, lim
     relevant[:, 0] = False
     relevant[torch.arange(25), torch.randint(1, n_items + 1, (25,))] = True
     expected = ranking_metrics(scores, relevant)
-    monkeypatch.setattr(metrics, "COMPARE_MAX_TARGETS", limit)
+    monkeypatch.setattr(metrics, "compare_max_targets", lambda num_candidates: limit)
     got = ranking_metrics(scores, relevant)
     for name in expected:
         assert torch.equal(got[name], expected[name]), name
