@@ -161,9 +161,11 @@ def _by_comparison_on_device(scores: torch.Tensor, held: torch.Tensor, n_held: n
     the rows that have an item in it."""
     out = torch.zeros(held.shape, dtype=torch.int64, device=scores.device)
     for j in range(int(n_held.max(initial=0))):
+        if (n_held > j).all():  # every row: no copy of the scores
+            out[:, j] = (scores >= held[:, j : j + 1]).sum(1)
+            continue
         rows = torch.from_numpy(np.flatnonzero(n_held > j)).to(scores.device)
-        counts = (scores.index_select(0, rows) >= held[rows, j : j + 1]).sum(1)
-        out[rows, j] = counts
+        out[rows, j] = (scores.index_select(0, rows) >= held[rows, j : j + 1]).sum(1)
     return out
 
 
