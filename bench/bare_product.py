@@ -35,27 +35,28 @@ def bare_product_seconds(num_users: int, width: int, num_items: int, repeats: in
     W = torch.randn(num_items + 1, width, generator=gen)
     b = torch.randn(num_items + 1, generator=gen)
     Wb = torch.cat([W, b[:, None]], 1)
+    with_addmm = lambda x, out=None: torch.addmm(b, x, W.t(), out=out)  # noqa: E731
+    folded = lambda x, out=None: torch.mm(x, Wb.t(), out=out)  # noqa: E731  x carries a 1
     best = Timing(float("inf"), float("inf"))
     for batch in sorted({base, min(8 * base, num_users)}):
         X = torch.randn(batch, width, generator=gen)
-        X1 = torch.cat([X, torch.ones(batch, 1)], 1)
         out = torch.empty(batch, num_items + 1)
-        full, rest = divmod(num_users, batch)
-
-        def with_addmm() -> None:
-            for _ in range(full):
-                torch.addmm(b, X, W.t(), out=out)
-            if rest:
-                torch.addmm(b, X[:rest], W.t())
-
-        def folded() -> None:
-            for _ in range(full):
-                torch.mm(X1, Wb.t(), out=out)
-            if rest:
-                torch.mm(X1[:rest], Wb.t())
-
-        best = best.best(best_seconds(with_addmm, repeats)).best(best_seconds(folded, repeats))
+        for product, x in [(with_addmm, X), (folded, torch.cat([X, torch.ones(batch, 1)], 1))]:
+            best = best.best(best_seconds(_over_users(product, x, out, num_users), repeats))
     return best
+
+
+def _over_users(product: Callable, x: torch.Tensor, out: torch.Tensor, num_users: int) -> Callable[[], None]:
+    """num_users' scores by `product` in batches of len(x) users, the last one shorter."""
+    full, rest = divmod(num_users, len(x))
+
+    def run() -> None:
+        for _ in range(full):
+            product(x, out=out)
+        if rest:
+            product(x[:rest])
+
+    return run
 
 
 class Timing(NamedTuple):
