@@ -33,7 +33,7 @@ from optuna.samplers._tpe.sampler import default_gamma  # the size of TPE's "goo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.strategy import make_pruner  # noqa: E402
+from search.strategy import SuccessiveHalvingOverEpochs, make_pruner  # noqa: E402
 from search.studyfile import PRUNERS, load_study_spec  # noqa: E402
 
 TPE_STARTUP_TRIALS = inspect.signature(optuna.samplers.TPESampler).parameters["n_startup_trials"].default
@@ -79,7 +79,7 @@ def grid() -> list[tuple[str, Callable[[], optuna.pruners.BasePruner]]]:
                      percentile=p, n_startup_trials=st, n_warmup_steps=wu))
                 for p, st, wu in itertools.product([20, 25, 30, 35, 40, 50], [3, 5, 8], [0, 1, 2, 3])]
     settings += [(f"successive halving, min_resource {mr}, reduction {rf}, early stop rate {es}",
-                  lambda mr=mr, rf=rf, es=es: optuna.pruners.SuccessiveHalvingPruner(
+                  lambda mr=mr, rf=rf, es=es: SuccessiveHalvingOverEpochs(
                       min_resource=mr, reduction_factor=rf, min_early_stopping_rate=es))
                  for mr, rf, es in itertools.product([1, 2, 3], [2, 3, 4], [0, 1])]
     return settings

@@ -6,6 +6,7 @@ it: a hidden default changes results as much as a visible setting.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import optuna
@@ -14,10 +15,41 @@ from search.errors import StudyError
 from search.studyfile import StudySpec
 
 DEFAULT_PERCENTILE = 25.0  # percentile pruner: a trial goes on while in the top quarter
-# Multi-fidelity pruners start from the smallest fidelity, one step (steps count epochs from 0,
-# so step 1 is after epoch 2). Optuna's "auto" would read it off the first finished trial: the
-# enqueued default, which early stopping may end anywhere.
+# Multi-fidelity pruners start from the smallest fidelity, one epoch (see _CountingEpochs).
+# Optuna's "auto" would read it off the first finished trial: the enqueued default, which early
+# stopping may end anywhere.
 MIN_RESOURCE = 1
+
+
+def epochs_trained(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
+    """The trial with its curve keyed by epochs trained (1, 2, ...) instead of 0-based steps."""
+    counted = copy.copy(trial)  # the same trial id: a pruner's rung records land on the trial
+    counted.intermediate_values = {step + 1: v for step, v in trial.intermediate_values.items()}
+    return counted
+
+
+class _CountingEpochs:
+    """Successive halving and Hyperband over epochs trained, from 1 epoch to the budget.
+
+    A trial reports its 0-based epoch as Optuna's step, and the stored curves, the plots and
+    resuming all count so. These pruners put rung k at step min_resource * reduction_factor**k:
+    on 0-based steps min_resource 1 put the first rung after the second epoch, no setting could
+    cut after the first, and Hyperband's max_resource (the budget) lay one step past the last
+    epoch. Shown epochs trained, min_resource r is a rung after r epochs (issue 14). Subclasses,
+    not wrappers: Optuna's samplers see only a Hyperband bracket's trials by an isinstance test.
+    """
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return super().prune(study, epochs_trained(trial))  # type: ignore[misc]
+
+
+class SuccessiveHalvingOverEpochs(_CountingEpochs, optuna.pruners.SuccessiveHalvingPruner):
+    pass
+
+
+class HyperbandOverEpochs(_CountingEpochs, optuna.pruners.HyperbandPruner):
+    pass
+
 
 _SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
@@ -28,8 +60,8 @@ _SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
 _PRUNERS: dict[str, type[optuna.pruners.BasePruner]] = {
     "median": optuna.pruners.MedianPruner,
     "percentile": optuna.pruners.PercentilePruner,
-    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
-    "hyperband": optuna.pruners.HyperbandPruner,
+    "successive_halving": SuccessiveHalvingOverEpochs,
+    "hyperband": HyperbandOverEpochs,
     "none": optuna.pruners.NopPruner,
 }
 

@@ -167,7 +167,7 @@ def test_the_tpe_sampler_is_built_as_optunas_default_for_one_objective(study_fil
 
 # ---- multi-fidelity pruners span the budget ----
 
-def test_successive_halving_and_hyperband_span_one_step_to_the_budget(study_file):
+def test_successive_halving_and_hyperband_span_one_epoch_to_the_budget(study_file):
     hyperband = make_pruner(load_study_spec(str(study_file(max_epochs=40, pruner="hyperband"))))
     assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
     assert (hyperband._min_resource, hyperband._max_resource, hyperband._reduction_factor) == (1, 40, 3)
@@ -177,3 +177,26 @@ def test_successive_halving_and_hyperband_span_one_step_to_the_budget(study_file
     table = {"hyperband": {"min_resource": 2, "reduction_factor": 2}}
     hyperband = make_pruner(load_study_spec(str(study_file(max_epochs=40, pruner="hyperband", pruners=table))))
     assert (hyperband._min_resource, hyperband._max_resource, hyperband._reduction_factor) == (2, 40, 2)
+
+
+def _first_epoch_pruned(pruner: optuna.pruners.BasePruner) -> bool:
+    """Whether `pruner` stops a trial worse than the one before it after its first epoch (step 0)."""
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    first = study.ask()
+    first.report(1.0, step=0)
+    assert not first.should_prune()  # the first trial at a rung is promoted
+    study.tell(first, 1.0)
+    second = study.ask()
+    second.report(0.5, step=0)
+    return second.should_prune()
+
+
+def test_successive_halving_counts_epochs_trained_so_min_resource_1_cuts_after_one_epoch(study_file):
+    # Trials report 0-based epochs; Optuna's own pruner, seeing step 0, cannot cut before step 1.
+    table = {"successive_halving": {"min_resource": 1, "reduction_factor": 2}}
+    spec = load_study_spec(str(study_file(max_epochs=8, pruner="successive_halving", pruners=table)))
+    assert _first_epoch_pruned(make_pruner(spec))
+    assert not _first_epoch_pruned(optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2))
+    # Hyperband stays a HyperbandPruner: Optuna's samplers see only a bracket's trials by that test.
+    assert isinstance(make_pruner(load_study_spec(str(study_file(pruner="hyperband")))),
+                      optuna.pruners.HyperbandPruner)

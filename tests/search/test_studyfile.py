@@ -7,7 +7,7 @@ import pytest
 
 from caser.config import DataConfig
 from search.errors import StudyError
-from search.strategy import make_pruner
+from search.strategy import HyperbandOverEpochs, SuccessiveHalvingOverEpochs, make_pruner
 from search.studyfile import PRUNERS, load_study_spec
 from tests.helpers.studies import TINY_DATA, study_toml
 
@@ -102,8 +102,8 @@ def test_a_wrong_pruner_option_names_the_table(study_file):
 PRUNER_CASES = [
     ("median", {"n_startup_trials": 2}, optuna.pruners.MedianPruner),
     ("percentile", {"percentile": 25.0}, optuna.pruners.PercentilePruner),
-    ("successive_halving", {"min_resource": 1, "reduction_factor": 3}, optuna.pruners.SuccessiveHalvingPruner),
-    ("hyperband", {"reduction_factor": 2}, optuna.pruners.HyperbandPruner),
+    ("successive_halving", {"min_resource": 1, "reduction_factor": 3}, SuccessiveHalvingOverEpochs),
+    ("hyperband", {"reduction_factor": 2}, HyperbandOverEpochs),
     ("none", {}, optuna.pruners.NopPruner),
 ]
 
