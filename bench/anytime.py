@@ -21,7 +21,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search.studyfile import PRUNERS, load_study_spec  # noqa: E402
+from search.workers import torch_threads  # noqa: E402
 
 FRACTIONS = (0.25, 0.5, 1.0)  # of the unpruned arm's budget
 TARGET_SHARE = 0.5  # the chosen pruner should reach the unpruned final best within this share
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: arms must be among {', '.join(PRUNERS)}; --trials, --seeds, --jobs >= 1", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = torch_threads(args.jobs)
     jobs = [(args.study, study_overrides(args), arm, seed, args.trials, args.out, threads)
             for seed in range(args.seeds) for arm in arms]
     if args.jobs == 1:

@@ -32,9 +32,18 @@ def worker_label(index: int) -> str:
     return f"w{index + 1}"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, a batch scheduler's
+    allocation), which os.cpu_count ignores, else every core."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this platform (macOS)
+        return os.cpu_count() or 1
+
+
 def torch_threads(workers: int) -> int:
     """Each worker's share of the cores, so K workers do not oversubscribe the machine."""
-    return max(1, (os.cpu_count() or 1) // workers)
+    return max(1, usable_cores() // workers)
 
 
 @dataclass(frozen=True)

@@ -261,3 +261,13 @@ def test_an_unreadable_checkpoint_means_starting_over(tmp_path: Path, content: b
     retry = optuna.trial.create_trial(state=TrialState.WAITING,
                                       system_attrs={"failed_trial": 0, "retry_history": [0]})
     assert find_resume(retry, tmp_path, "s") is None
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs CPU affinity and two usable cores")
+def test_the_workers_share_only_the_cores_the_process_may_use(tmp_path: Path) -> None:
+    # Under taskset or a batch scheduler's allocation os.cpu_count still counts every core.
+    code = ("import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
+            "from search.workers import torch_threads; print(torch_threads(1))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
