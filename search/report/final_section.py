@@ -1,15 +1,19 @@
 """Section 5, the final evaluation as markdown: at the budget against at convergence, test metrics
 (mean, std, t-interval), the per-user paired tests against the default with Holm's correction and
 effect sizes, and the per-seed tests beside them. Formats `search.report.final`'s results only.
+
+Configurations picked as the best of a study on validation can lead the default there and trail
+it on test (a 33-trial default study did, 2026-12-03); the section then says so in bold, and the
+reproduce section repeats it under the command.
 """
 from __future__ import annotations
 
 import math
 
 from search.report import fmt
-from search.report.convergence import convergence_section
+from search.report.convergence import convergence_section, converged_mean
 from search.report.final import Candidate, FinalResults, TEST_METRICS
-from search.report.paired import CONFIDENCE, compare_users, holm, matched, mean_per_user
+from search.report.paired import BOOTSTRAP, CONFIDENCE, UserComparison, compare_users, holm, matched, mean_per_user
 from search.report.stats import ALPHA, compare, summarize
 from search.report.view import short_metric
 
@@ -66,16 +70,15 @@ def _test_tables(res: FinalResults) -> str:
 def user_tests(res: FinalResults) -> str:
     """Per-user AP of each configuration against the default's, averaged over the same seeds."""
     head = "### Per-user paired tests against the default (test AP, users as the unit)"
-    default = res.default()
-    base = _per_user(res, default)
-    others = [c for c in res.candidates if c is not default]
+    others = [c for c in res.candidates if c is not res.default()]
     if not others:
         return f"{head}\n\nOnly the default was evaluated."
-    if not base or not all(_per_user(res, c) for c in others):
+    compared = _user_comparisons(res)
+    if compared is None:
         return (f"{head}\n\nNot available: some test runs recorded no per-user AP (cached by an "
                 "older report); run with `--refresh` to retrain them.")
-    comparisons = [compare_users(*matched(_per_user(res, c), base)) for c in others]
-    adjusted = holm([c.wilcoxon_p for c in comparisons])
+    comparisons, adjusted = compared
+    verdicts = {cand.key: _verdict(c.diff, p) for cand, c, p in zip(others, comparisons, adjusted)}
     pct = f"{CONFIDENCE:.0%}"
     rows = []
     for cand, c, p_holm in zip(others, comparisons, adjusted):
@@ -90,7 +93,7 @@ def user_tests(res: FinalResults) -> str:
             else f"[{c.rb_lo:+.3f}, {c.rb_hi:+.3f}]",
             "Wilcoxon p": _p(c.wilcoxon_p),
             "Holm p": _p(p_holm),
-            "verdict": _verdict(c.diff, p_holm),
+            "verdict": verdicts[cand.key],
         })
     tail = (
         f"Each user's AP is averaged over seeds {', '.join(map(str, res.seeds))}, the same for "
@@ -100,7 +103,53 @@ def user_tests(res: FinalResults) -> str:
         "all of them together. Rank-biserial: from -1 (the default is better for every user) "
         "to 1 (the configuration is), its interval a seeded bootstrap over users."
     )
-    return "\n\n".join([head, fmt.table(rows), tail])
+    return "\n\n".join([head, fmt.table(rows), tail, *_against_validation(res, others, verdicts)])
+
+
+def _against_validation(res: FinalResults, others: list[Candidate], verdicts: dict[str, str]) -> list[str]:
+    """A plain warning when configurations that lead the default on validation at convergence
+    are worse than it on test, and a sentence when none is better than it on test."""
+    sign = 1.0 if res.maximize else -1.0
+    default_value = converged_mean(res, res.default())
+    ahead = [c for c in others if sign * (converged_mean(res, c) - default_value) > 0]
+    reversed_ = [c.label for c in ahead if verdicts[c.key] == WORSE]
+    out = []
+    if reversed_:
+        out.append(
+            f"**Validation and test disagree: {', '.join(reversed_)} "
+            f"{'leads' if len(reversed_) == 1 else 'lead'} the default on validation but "
+            f"{'is' if len(reversed_) == 1 else 'are'} worse than it on test** (per-user Wilcoxon, "
+            f"Holm p < {ALPHA}). Their validation values were chosen as the best of the study's "
+            "trials on the same validation data, which flatters them; none was chosen on test. "
+            "On this evidence the study has not found settings better than the default."
+        )
+    elif others and not any(verdicts[c.key] == BETTER for c in others):
+        out.append(f"No configuration here is better than the default on test (per-user "
+                   f"Wilcoxon, Holm p < {ALPHA}).")
+    return out
+
+
+def _user_comparisons(res: FinalResults, bootstrap: int = BOOTSTRAP,
+                      ) -> tuple[list[UserComparison], list[float]] | None:
+    """Each non-default configuration against the default, user by user, with Holm-adjusted p
+    (in candidate order); None when some test run recorded no per-user AP."""
+    default = res.default()
+    others = [c for c in res.candidates if c is not default]
+    base = _per_user(res, default)
+    if not base or not all(_per_user(res, c) for c in others):
+        return None
+    comparisons = [compare_users(*matched(_per_user(res, c), base), bootstrap=bootstrap) for c in others]
+    return comparisons, holm([c.wilcoxon_p for c in comparisons])
+
+
+def verdicts_on_test(res: FinalResults) -> dict[str, str]:
+    """Per configuration key, whether it is better or worse than the default on test by the
+    per-user paired test (Holm-corrected), or neither; empty when per-user AP is missing."""
+    compared = _user_comparisons(res, bootstrap=0)  # the verdict needs no effect-size interval
+    if compared is None:
+        return {}
+    others = [c for c in res.candidates if c is not res.default()]
+    return {cand.key: _verdict(c.diff, p) for cand, c, p in zip(others, *compared)}
 
 
 def _per_user(res: FinalResults, cand: Candidate) -> dict[int, float]:
@@ -110,10 +159,13 @@ def _per_user(res: FinalResults, cand: Candidate) -> dict[int, float]:
     return mean_per_user([(t.users, t.user_ap) for t in runs])
 
 
+BETTER, WORSE = "better than the default", "worse than the default"
+
+
 def _verdict(diff: float, p: float) -> str:
     if p != p or p >= ALPHA:
         return "no significant difference"
-    return "better than the default" if diff > 0 else "worse than the default"
+    return BETTER if diff > 0 else WORSE
 
 
 def _seed_tests(res: FinalResults) -> str:

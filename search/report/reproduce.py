@@ -11,6 +11,7 @@ from search import record
 from search.errors import StudyError
 from search.report.convergence import rank_agreement
 from search.report.final import FinalResults, reproduce_epochs
+from search.report.final_section import WORSE, verdicts_on_test
 from search.report.view import StudyView
 from search.run_dirs import trial_dir_name
 
@@ -44,6 +45,10 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
         )
     parts = [head, lead, f"```bash\n{command}\n```"]
     if final is not None:
+        if verdicts_on_test(final).get(trial_dir_name(best.number)) == WORSE:
+            parts.append(f"**On test, trial {best.number} is worse than the default** (see the "
+                         "per-user paired tests): this command reproduces the study's finding, not "
+                         "an improvement on the original settings.")
         parts += _converged_best(view, final, trial_dir_name(best.number))
     if converged is None:
         parts.append(

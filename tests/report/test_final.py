@@ -17,6 +17,7 @@ import report
 from search.report.final import (TEST_METRICS, Convergence, cache_key, converge_key,
                                  convergence_rule, run_final)
 from search.report.final_section import final_section
+from search.report.reproduce import reproduce_section
 from search.report.stats import compare, min_wilcoxon_p, summarize
 from search.report.view import StudyView
 
@@ -167,6 +168,62 @@ def test_without_a_default_trial_the_defaults_are_trained_under_their_own_key(tm
     text = final_section(res)
     assert "Welch needs at least 2 seeds" in text
     assert re.search(r"\| defaults \(not a trial\) +\| n/a ", text)  # no value at the budget
+
+
+class ReversedOnTest(FakeTrain):
+    """Validation as FakeTrain; on test every user's AP is reflected, so the configurations that
+    lead on validation trail on test, user by user."""
+
+    def __call__(self, model_config, train_config, data_config, protocol="test", stopping=None):
+        result = super().__call__(model_config, train_config, data_config, protocol, stopping)
+        if protocol == "test":
+            result.user_ap = 0.5 - result.user_ap
+        return result
+
+
+def ahead_of_the_default(res) -> list[str]:
+    default = np.mean([c.value for c in res.converged[res.default().key]])
+    return [c.label for c in res.candidates
+            if not c.is_default and np.mean([r.value for r in res.converged[c.key]]) > default]
+
+
+def test_configs_that_lead_on_validation_but_trail_on_test_are_named_in_a_warning(tmp_path):
+    study = make_study(tmp_path, n=12, value=default_last)
+    res = run_final(StudyView.of(study), top_k=2, seeds=2, train_fn=ReversedOnTest(), rule=RULE)
+    ahead = ahead_of_the_default(res)
+    assert ahead  # the hand-made study's top trials lead the default on validation
+    text = final_section(res)
+    warning = re.search(r"\*\*Validation and test disagree: (.*?) leads? the default", text)
+    assert warning and warning.group(1).split(", ") == ahead
+    best = StudyView.of(study).ranked()[0].number
+    assert f"**On test, trial {best} is worse than the default**" in reproduce_section(StudyView.of(study), res)
+
+
+def test_configs_that_lead_on_both_raise_no_warning(tmp_path):
+    study = make_study(tmp_path, n=12, value=default_last)
+    res = run_final(StudyView.of(study), top_k=2, seeds=2, train_fn=FakeTrain(), rule=RULE)
+    assert ahead_of_the_default(res)
+    text = final_section(res)
+    assert "better than the default" in text
+    assert "disagree" not in text and "No configuration here is better" not in text
+    assert "is worse than the default**" not in reproduce_section(StudyView.of(study), res)
+
+
+class EqualOnTest(FakeTrain):
+    """Validation as FakeTrain; on test every configuration gives each user the same AP."""
+
+    def __call__(self, model_config, train_config, data_config, protocol="test", stopping=None):
+        result = super().__call__(model_config, train_config, data_config, protocol, stopping)
+        if protocol == "test":
+            result.user_ap = np.linspace(0.1, 0.5, len(result.user_ap))
+        return result
+
+
+def test_when_no_config_beats_the_default_on_test_the_section_says_so(tmp_path):
+    study = make_study(tmp_path, n=12, value=default_last)
+    res = run_final(StudyView.of(study), top_k=2, seeds=2, train_fn=EqualOnTest(), rule=RULE)
+    text = final_section(res)
+    assert "No configuration here is better than the default on test" in text and "disagree" not in text
 
 
 def test_t_interval_matches_the_textbook_formula():
