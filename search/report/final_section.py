@@ -13,7 +13,8 @@ import math
 from search.report import fmt
 from search.report.convergence import convergence_section, converged_mean
 from search.report.final import Candidate, FinalResults, TEST_METRICS
-from search.report.paired import BOOTSTRAP, CONFIDENCE, UserComparison, compare_users, holm, matched, mean_per_user
+from search.report.paired import (BOOTSTRAP, CONFIDENCE, UserComparison, compare_users, holm,
+                                  matched, mean_per_user)
 from search.report.stats import ALPHA, compare, summarize
 from search.report.view import short_metric
 

@@ -196,7 +196,8 @@ def test_configs_that_lead_on_validation_but_trail_on_test_are_named_in_a_warnin
     warning = re.search(r"\*\*Validation and test disagree: (.*?) leads? the default", text)
     assert warning and warning.group(1).split(", ") == ahead
     best = StudyView.of(study).ranked()[0].number
-    assert f"**On test, trial {best} is worse than the default**" in reproduce_section(StudyView.of(study), res)
+    reproduce = reproduce_section(StudyView.of(study), res)
+    assert f"**On test, trial {best} is worse than the default**" in reproduce
 
 
 def test_configs_that_lead_on_both_raise_no_warning(tmp_path):
