@@ -155,19 +155,19 @@ def summarise(runs: list[dict[str, Any]], arms: list[str]) -> tuple[str, bool | 
             cells.append(f"{med:.4f} ({q1:.4f}-{q3:.4f})")
         lines.append(f"| {arm} | {len(arm_runs)} | {np.median([total(r, 'epochs') for r in arm_runs]):g} | "
                      f"{np.median([total(r, 'seconds') for r in arm_runs]):.0f} | " + " | ".join(cells) + " |")
-    verdict = None
+    meets_target: dict[str, bool] = {}
     target = spread([value_at(r, "epochs", math.inf) for r in unpruned])[0] if unpruned else math.nan
-    for arm in [a for a in arms if a != "none"] if unpruned else []:
+    pruned_arms = [a for a in arms if a != "none"] if unpruned else []
+    for arm in pruned_arms:
         costs = [cost_to_reach(r, "epochs", target) for r in by_arm[arm]]
         needed, missed = float(np.median(costs)), sum(math.isinf(c) for c in costs)
-        meets = needed <= TARGET_SHARE * budget
-        verdict = meets if arm == arms[0] else verdict
+        meets = meets_target[arm] = needed <= TARGET_SHARE * budget
         never = f"; {missed} of {len(costs)} seeds never reach it" if missed else ""
         reach = (f"after {needed:g} epochs (median over seeds{never}) = {needed / budget:.0%} of the unpruned budget"
                  if math.isfinite(needed) else f"in only {len(costs) - missed} of {len(costs)} seeds")
         lines += ["", f"{arm} reaches the unpruned median final best {target:.4f} {reach}: "
                   f"{'within' if meets else 'NOT within'} {TARGET_SHARE:.0%}."]
-    return "\n".join(lines), verdict
+    return "\n".join(lines), meets_target.get(arms[0])
 
 
 def plot(runs: list[dict[str, Any]], arms: list[str], path: Path, metric: str) -> None:

@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from search.workers import torch_threads, usable_cores  # noqa: E402
 
 
 def study_text(data: str, epochs: int, batch_size: int) -> str:
@@ -53,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="K, the parallel arm's workers (default %(default)s)")
     p.add_argument("--repeats", type=int, default=1, help="alternating repeats of both arms (default %(default)s)")
     args = p.parse_args(argv)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     print(f"{cores} cores; load average before: {os.getloadavg()[0]:.2f}; {args.trials} trials of "
           f"{args.epochs} epochs, batch {args.batch_size}, data {args.data}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for workers in (1, args.workers):
                 seconds = timed_sweep(study, args.trials, workers, Path(tmp) / f"r{repeat}-w{workers}")
                 per_minute = args.trials / seconds * 60
-                threads = max(1, cores // workers)
+                threads = torch_threads(workers)  # what sweep.py gives each worker
                 rows.append((workers, threads, seconds, per_minute))
                 print(f"workers {workers} x {threads} threads: {seconds:.1f}s, {per_minute:.2f} trials/min "
                       f"(load average {os.getloadavg()[0]:.2f})", flush=True)

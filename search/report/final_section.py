@@ -78,11 +78,10 @@ def user_tests(res: FinalResults) -> str:
     if compared is None:
         return (f"{head}\n\nNot available: some test runs recorded no per-user AP (cached by an "
                 "older report); run with `--refresh` to retrain them.")
-    comparisons, adjusted = compared
-    verdicts = {cand.key: _verdict(c.diff, p) for cand, c, p in zip(others, comparisons, adjusted)}
+    verdicts = _verdicts(compared)
     pct = f"{CONFIDENCE:.0%}"
     rows = []
-    for cand, c, p_holm in zip(others, comparisons, adjusted):
+    for cand, c, p_holm in compared:
         rows.append({
             "config": cand.label,
             "users": str(c.users),
@@ -131,26 +130,27 @@ def _against_validation(res: FinalResults, others: list[Candidate], verdicts: di
 
 
 def _user_comparisons(res: FinalResults, bootstrap: int = BOOTSTRAP,
-                      ) -> tuple[list[UserComparison], list[float]] | None:
-    """Each non-default configuration against the default, user by user, with Holm-adjusted p
-    (in candidate order); None when some test run recorded no per-user AP."""
+                      ) -> list[tuple[Candidate, UserComparison, float]] | None:
+    """Each non-default configuration against the default, user by user, with its Holm-adjusted
+    p; None when some test run recorded no per-user AP."""
     default = res.default()
     others = [c for c in res.candidates if c is not default]
     base = _per_user(res, default)
     if not base or not all(_per_user(res, c) for c in others):
         return None
     comparisons = [compare_users(*matched(_per_user(res, c), base), bootstrap=bootstrap) for c in others]
-    return comparisons, holm([c.wilcoxon_p for c in comparisons])
+    return list(zip(others, comparisons, holm([c.wilcoxon_p for c in comparisons])))
+
+
+def _verdicts(compared: list[tuple[Candidate, UserComparison, float]]) -> dict[str, str]:
+    return {cand.key: _verdict(c.diff, p_holm) for cand, c, p_holm in compared}
 
 
 def verdicts_on_test(res: FinalResults) -> dict[str, str]:
     """Per configuration key, whether it is better or worse than the default on test by the
     per-user paired test (Holm-corrected), or neither; empty when per-user AP is missing."""
     compared = _user_comparisons(res, bootstrap=0)  # the verdict needs no effect-size interval
-    if compared is None:
-        return {}
-    others = [c for c in res.candidates if c is not res.default()]
-    return {cand.key: _verdict(c.diff, p) for cand, c, p in zip(others, *compared)}
+    return {} if compared is None else _verdicts(compared)
 
 
 def _per_user(res: FinalResults, cand: Candidate) -> dict[int, float]:
