@@ -145,7 +145,7 @@ def fit(
     )
     start = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SystemExit as exc:
         # Lightning turns Ctrl-C into sys.exit(1) and ignores SIGINT from then on: give the
         # caller its KeyboardInterrupt back, and Ctrl-C its meaning.

@@ -6,9 +6,12 @@ its retry history. A trial that ends removes them (search/trial_run.py) unless k
 """
 from __future__ import annotations
 
+import pickle
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import optuna
 import torch
@@ -32,18 +35,27 @@ def stored(trial: optuna.Trial) -> FrozenTrial:
     return trial.storage.get_trial(trial._trial_id)
 
 
-def find_resume(trial: FrozenTrial, runs_dir: Path, study_name: str) -> Resume | None:
-    """The newest readable checkpoint among the trials this one retries, or None."""
-    for number in reversed(retry_history(trial)):
-        path = checkpoint_dir(runs_dir, study_name, number) / "last.ckpt"
-        if not path.is_file():
-            continue
+def find_resume(trial: FrozenTrial, runs_dir: Path, study_name: str,
+                say: Callable[[str], None]) -> Resume | None:
+    """The newest usable checkpoint among the trials this one retries, or None (the trial
+    starts over). Each is loaded weights-only: a runs folder may be shared and written by
+    others, and unpickling anything but tensors and plain values could run their code. A file
+    refused so, or unreadable, is named in one line through `say`."""
+    found = [(n, checkpoint_dir(runs_dir, study_name, n) / "last.ckpt") for n in reversed(retry_history(trial))]
+    found = [(n, path) for n, path in found if path.is_file()]
+    for i, (number, path) in enumerate(found):
+        then = "tries an older checkpoint" if i + 1 < len(found) else "starts over"
         try:
+            with warnings.catch_warnings():  # torch's note on an unusual pickle protocol: ours is the line
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location="cpu", weights_only=True)
             # Lightning's "epoch" is the 0-based epoch that had just ended when it was saved.
-            state = torch.load(path, map_location="cpu", weights_only=False)
             return Resume(str(path), int(state["epoch"]) + 1, number)
-        except Exception:  # noqa: BLE001 - truncated, not a zip, not a pickle, no "epoch": all unusable
-            continue  # an unreadable file: try an older one, else start over
+        except pickle.UnpicklingError:
+            say(f"warning: refused the checkpoint {path}: it does not load as weights only (tensors "
+                f"and plain values; nothing in it is run); trial {trial.number} {then}")
+        except Exception:  # noqa: BLE001 - truncated, not a zip, no "epoch": all unusable
+            say(f"warning: the checkpoint {path} is unreadable; trial {trial.number} {then}")
     return None
 
 

@@ -19,8 +19,10 @@ from search.studyfile import StudySpec
 from search.trial_run import TrialRun
 
 
-def make_objective(spec: StudySpec, data: PreparedData, options: SweepOptions) -> Callable[[optuna.Trial], float]:
-    """The function `study.optimize` calls once per trial."""
+def make_objective(spec: StudySpec, data: PreparedData, options: SweepOptions,
+                   say: Callable[[str], None]) -> Callable[[optuna.Trial], float]:
+    """The function `study.optimize` calls once per trial; `say` prints a line (a refused
+    checkpoint)."""
 
     def objective(trial: optuna.Trial) -> float:
         started = time.perf_counter()
@@ -28,7 +30,7 @@ def make_objective(spec: StudySpec, data: PreparedData, options: SweepOptions) -
         prune_if_infeasible(trial, params, data)
         model_config, train_config = configs_from_params(
             params, train_config=TrainConfig(epochs=spec.max_epochs, seed=spec.seed))
-        run = TrialRun.start(trial, spec, options, {**asdict(model_config), **asdict(train_config)})
+        run = TrialRun.start(trial, spec, options, {**asdict(model_config), **asdict(train_config)}, say)
         with run.ending():
             result = fit(model_config, train_config, data, "validation", callbacks=[run.pruning],
                          logger=run.logger, accelerator=options.accelerator, ckpt_path=run.ckpt_path,

@@ -44,7 +44,7 @@ def run_sweep(
     progress = Progress(target=n_trials, say=say, done_at_start=count_finished(study))
     heartbeats = has_heartbeat(study)
     worker = options.worker_label()
-    run_one = make_objective(spec, data, options)
+    run_one = make_objective(spec, data, options, say)
 
     def objective(trial: optuna.Trial) -> float:
         try:

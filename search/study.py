@@ -127,17 +127,21 @@ def _heartbeat_kwargs(storage_url: str, heartbeat: int) -> dict[str, Any]:
     """RDB storages: heartbeats, and a dead worker's trial retried once with its curve."""
     if "://" not in storage_url:
         return {}
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(
-        max_retry=1, inherit_intermediate_values=True  # so a resumed trial keeps its curve
-    )
     kwargs: dict[str, Any] = {
         "heartbeat_interval": heartbeat,
         "grace_period": GRACE_INTERVALS * heartbeat,
-        "heartbeat_stale_trial_callback": retry,
+        "heartbeat_stale_trial_callback": stale_trial_retry(),
     }
     if storage_url.startswith("sqlite:"):
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
     return kwargs
+
+
+def stale_trial_retry() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
+    """What a dead worker's trial becomes: a queued copy of it, retried once."""
+    return optuna.storages.RetryHeartbeatStaleTrialCallback(
+        max_retry=1, inherit_intermediate_values=True  # so a resumed trial keeps its curve
+    )
 
 
 def refuse_earlier_runs(name: str, runs_dir: Path, where: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import optuna
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -42,11 +42,11 @@ class TrialRun:
 
     @classmethod
     def start(cls, trial: optuna.Trial, spec: StudySpec, options: SweepOptions,
-              params: Mapping[str, Any]) -> TrialRun:
+              params: Mapping[str, Any], say: Callable[[str], None]) -> TrialRun:
         runs_dir = options.runs_dir
         logger = trial_logger(runs_dir, spec.name, trial.number)
         frozen = stored(trial)
-        resume = find_resume(frozen, runs_dir, spec.name)
+        resume = find_resume(frozen, runs_dir, spec.name, say)
         ended = [trial.number, *retry_history(frozen)]
         if len(ended) > 1:  # a retry: 0 says its checkpoint was missing and it started over
             trial.set_user_attr(record.RESUMED_FROM_EPOCH, resume.epochs_done if resume else 0)

@@ -42,3 +42,19 @@ def load_study(storage: str | Path, name: str = "tiny"):
 
     url = storage if str(storage).startswith("sqlite:") else f"sqlite:///{storage}"
     return optuna.load_study(study_name=name, storage=str(url))
+
+
+def dead_worker_trial(study, reported: dict[int, float] | None = None, retry_callback=None) -> int:
+    """The next trial of `study` run by a worker that died after reporting `reported` (0-based
+    step: value): failed as its stale heartbeat would be, and its retry queued by
+    `retry_callback` (default: the sweep's own). Returns the dead trial's number."""
+    from optuna.trial import TrialState
+
+    from search.study import stale_trial_retry
+
+    trial = study.ask()
+    for step, value in (reported or {}).items():
+        trial.report(value, step)
+    study.tell(trial, state=TrialState.FAIL)
+    (retry_callback or stale_trial_retry())(study, study.trials[trial.number])
+    return trial.number

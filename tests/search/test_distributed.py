@@ -260,7 +260,9 @@ def test_an_unreadable_checkpoint_means_starting_over(tmp_path: Path, content: b
     path.write_bytes(content)
     retry = optuna.trial.create_trial(state=TrialState.WAITING,
                                       system_attrs={"failed_trial": 0, "retry_history": [0]})
-    assert find_resume(retry, tmp_path, "s") is None
+    said: list[str] = []
+    assert find_resume(retry, tmp_path, "s", said.append) is None
+    assert len(said) == 1 and str(path) in said[0] and said[0].endswith("starts over"), said
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,

@@ -114,7 +114,7 @@ def test_the_objective_prunes_an_infeasible_fixed_trial(small_study, tmp_path):
     spec, data = small_study
     trial = FixedTrial({"L": 2, "T": 1, "nv": 0, "nh": 0})
     with pytest.raises(optuna.TrialPruned, match="nv = nh = 0"):
-        make_objective(spec, data, SweepOptions(n_trials=1, runs_dir=tmp_path))(trial)
+        make_objective(spec, data, SweepOptions(n_trials=1, runs_dir=tmp_path), print)(trial)
     assert trial.user_attrs["reason"].startswith("infeasible: nv = nh = 0")
 
 
