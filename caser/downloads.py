@@ -17,10 +17,12 @@ Environment:
 - CASER_CACHE: the cache folder (default `~/.cache/caser-sweep`), one subfolder per dataset.
 - CASER_MIRROR: a base URL (http, https or file) standing in for every publisher: the file
   is fetched from `$CASER_MIRROR/<its published file name>`. For a local mirror on a machine
-  without internet, and for the tests, which serve fixture files from a loopback server.
+  without internet, and for the tests, which serve fixture files from a loopback server. A
+  `user:password@` in it is sent as HTTP basic authentication and printed as `user:***@`.
 """
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import http.client
@@ -34,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from caser.errors import DataError
+from caser.urls import redact_url, split_credentials
 
 DOWNLOAD_TIMEOUT_S = 20
 _CHUNK = 1 << 20
@@ -111,7 +114,8 @@ def fetch_once(source: Source, folder: Path, label: str) -> Path:
         except (OSError, ValueError, http.client.HTTPException) as err:  # URLError is an OSError
             reason = " ".join(str(getattr(err, "reason", err)).split())
             raise DataError(
-                f"{label}: {target} is missing and the download failed ({reason}; {url}); {by_hand}"
+                f"{label}: {target} is missing and the download failed ({reason}; "
+                f"{redact_url(url)}); {by_hand}"
             ) from None
         _keep(partial, source, target, label, f"the downloaded {source.published_name}", by_hand)
     finally:
@@ -131,9 +135,22 @@ def _by_hand(source: Source, folder: Path, target: Path) -> str:
 
 
 def _download(url: str, partial: Path) -> None:
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(partial, "wb") as out:
+    with urllib.request.urlopen(_request(url), timeout=DOWNLOAD_TIMEOUT_S) as response, \
+            open(partial, "wb") as out:
         while chunk := response.read(_CHUNK):
             out.write(chunk)
+
+
+def _request(url: str) -> urllib.request.Request:
+    """The request for `url`, a `user:password@` in it sent as HTTP basic authentication (urllib
+    would read it as part of the host name). Not forwarded on a redirect: another host would
+    receive the password."""
+    plain, user, password = split_credentials(url)
+    request = urllib.request.Request(plain)
+    if user is not None:
+        token = base64.b64encode(f"{user}:{password or ''}".encode()).decode("ascii")
+        request.add_unredirected_header("Authorization", f"Basic {token}")
+    return request
 
 
 def _keep(published: Path, source: Source, target: Path, label: str, what: str, by_hand: str) -> None:

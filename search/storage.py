@@ -14,6 +14,7 @@ from urllib.parse import quote, unquote
 import optuna
 
 from search.errors import StudyError
+from search.run_dirs import check_study_name
 
 DEFAULT_RUNS_DIR = Path("runs")
 
@@ -21,9 +22,10 @@ DEFAULT_RUNS_DIR = Path("runs")
 def storage_url(study_name: str, storage: str | None = None, runs_dir: Path = DEFAULT_RUNS_DIR) -> str:
     """The storage a study uses: `storage` when given, else `sqlite:///<runs_dir>/<study>.db`,
     the path percent-quoted: SQLAlchemy reads `%`, `?` and `#` in a URL as its own syntax, and
-    would put `exp#1.toml`'s study in another file."""
+    would put `exp#1.toml`'s study in another file. A name that is no file name is refused."""
     if storage:
         return storage
+    check_study_name(study_name)
     return sqlite_url(Path(runs_dir) / f"{study_name}.db")
 
 
@@ -145,11 +147,8 @@ def load_existing_study(name: str, url: str) -> optuna.Study:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***, for messages."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        if ":" in creds:
-            creds = creds.split(":", 1)[0] + ":***"
-        return f"{scheme}://{creds}@{host}"
-    return url
+    """The URL with any password replaced by ***, for messages (one rule for every URL the
+    project prints: `caser.urls`, which caser/ can reach and search/ imports)."""
+    from caser.urls import redact_url
+
+    return redact_url(url)

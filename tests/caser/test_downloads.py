@@ -5,6 +5,7 @@ to fetch the named datasets from elsewhere) points the named datasets at the sam
 """
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -31,12 +32,13 @@ class Server:
     """A loopback HTTP server over a folder, counting the requests it answers."""
 
     def __init__(self, root: Path) -> None:
-        self.root, self.requests = root, []
+        self.root, self.requests, self.authorizations = root, [], []
         server = self
 
         class Handler(SimpleHTTPRequestHandler):
             def log_message(self, *args) -> None:
                 server.requests.append(self.path)
+                server.authorizations.append(self.headers.get("Authorization"))
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -154,6 +156,19 @@ def test_named_datasets_come_through_the_mirror_and_are_checked_with_their_real_
         with pytest.raises(DataError, match=pattern):
             load_sequences(DataConfig(spec=name))
     assert sorted(server.requests) == ["/loc-gowalla_totalCheckins.txt.gz", "/ml-1m.zip"]
+
+
+def test_a_mirror_user_and_password_go_as_basic_authentication_not_as_a_host_name(
+    server, monkeypatch
+):
+    """urllib took `bob:pw@127.0.0.1` for the host name: the mirror was never asked."""
+    (server.root / "ml-1m.zip").write_bytes(zipped("ml-1m/ratings.dat", RATINGS))
+    monkeypatch.setenv("CASER_MIRROR", server.url.replace("//", "//bob:p%40ss@"))
+    with pytest.raises(DataError, match="sha256 .*expected a6898adb50b9") as info:
+        load_sequences(DataConfig(spec="ml-1m"))
+    assert server.requests == ["/ml-1m.zip"]
+    assert server.authorizations == ["Basic " + base64.b64encode(b"bob:p@ss").decode()]
+    assert "p%40ss" not in str(info.value)
 
 
 def test_an_archive_put_in_the_cache_by_hand_is_checked_before_use(tmp_path):
