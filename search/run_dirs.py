@@ -7,7 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from search.errors import StudyError
+
 TRIAL_DIR_GLOB = "trial_*"
+NOT_A_NAME = ("", ".", "..")  # names of no folder, this folder or its parent
+SEPARATORS = ("/", "\\", "\0")  # a path separator here or on Windows; NUL ends a path in C
+
+
+def check_study_name(name: str) -> None:
+    """Refuse a study name that would put its runs or its database anywhere but
+    `<runs_dir>/<name>` and `<runs_dir>/<name>.db`: `..` wrote the trial folders into the runs
+    folder's parent, `.` into the runs folder itself (a study file `...toml` is named `..`)."""
+    if name in NOT_A_NAME or any(sep in name for sep in SEPARATORS):
+        raise StudyError(f"the study name {name!r} cannot name its folder in the runs folder (it is empty, "
+                         "'.', '..' or holds a path separator); rename the study file")
 
 
 def trial_dir_name(number: int) -> str:
@@ -16,7 +29,8 @@ def trial_dir_name(number: int) -> str:
 
 
 def study_dir(runs_dir: Path, study_name: str) -> Path:
-    """`<runs_dir>/<study>`: every trial run of one study."""
+    """`<runs_dir>/<study>`: every trial run of one study (its name checked by check_study_name)."""
+    check_study_name(study_name)
     return Path(runs_dir) / study_name
 
 

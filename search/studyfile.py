@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from caser.config import DataConfig, with_current_data_names
 from caser.metric_names import metric_names
 from search.errors import StudyError
+from search.run_dirs import check_study_name
 from search.space import Dimension, is_number, parse_space
 
 if TYPE_CHECKING:
@@ -73,6 +74,10 @@ class StudySpec:
 
     def validate(self) -> None:
         where = str(self.path)
+        try:
+            check_study_name(self.name)
+        except StudyError as exc:
+            raise StudyError(f"{where}: {exc}") from None
         if self.metric not in metric_names("val"):
             raise StudyError(f"{where}: study.metric {self.metric!r} is not a validation metric; "
                              f"choose from {', '.join(metric_names('val'))}")

@@ -281,3 +281,26 @@ def test_a_sweep_whose_every_trial_diverges_exits_non_zero_and_says_why(sweep_ma
     assert code != 0
     assert last.startswith("error: stopping: 10 trials in a row failed (last: diverged"), err
     assert "0 of 2 finished trials" in last and "Traceback" not in err
+
+
+# -- issue 24: names that are paths, settings that change ------------------------------------
+
+
+@pytest.mark.parametrize("file_name", ["...toml", "..toml"])  # the studies `..` and `.`
+def test_a_study_named_like_a_folder_step_is_refused_before_anything_is_written(
+        sweep_main, tmp_path, capsys, file_name):
+    import report
+
+    path = tmp_path / "studies" / file_name
+    path.parent.mkdir()
+    path.write_text(study_toml())
+    runs = tmp_path / "out" / "runs"
+    code, err = sweep_main("--study", path, "--runs-dir", runs, "--trials", 1)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: {path}: the study name {path.stem!r}"), err
+    assert not (tmp_path / "out").exists()  # no runs folder, no database, no trial folders
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["studies"]
+    capsys.readouterr()
+    assert report.main(["--study", path.stem, "--storage", "", "--no-plots"]) == 2  # the default storage
+    err = capsys.readouterr().err
+    assert err.startswith(f"report.py: error: the study name {path.stem!r}") and len(err.splitlines()) == 1, err
