@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import shlex
 import sys
 import time
@@ -28,6 +27,7 @@ if __name__ == "__main__":  # before the imports below load optuna (a second): C
 from caser.errors import DataError  # noqa: E402
 from search.errors import StudyError  # noqa: E402
 from search.options import HEARTBEAT_INTERVAL_S, SweepOptions  # noqa: E402
+from search.run_dirs import check_runs_dir, runs_dir_made  # noqa: E402
 from search.storage import DEFAULT_RUNS_DIR, check_sweep_storage, check_writable, redact, storage_url  # noqa: E402
 from search.studyfile import MAX_SEED, PRUNERS, SAMPLERS, load_study_spec  # noqa: E402
 from search.workers import worker_label  # noqa: E402
@@ -114,12 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = storage_url(spec.name, args.storage, options.runs_dir)
         check_sweep_storage(url)
         check_writable(url)
-        _check_runs_dir(options.runs_dir)
+        check_runs_dir(options.runs_dir)
         check_accelerator(options.accelerator)
         started = time.perf_counter()
         data = prepare_data(spec)
         check_space_fits(spec, data)
-        study = open_study(spec, url, options, data_fingerprint(data))
+        with runs_dir_made(options.runs_dir):  # only now: a refused input leaves no folder
+            study = open_study(spec, url, options, data_fingerprint(data))
         # Only now, so that a refused input prints one line: its error.
         say(f"data {spec.data.spec}: {data.num_users} users, {data.num_items} items, "
             f"{data.split.train.num_events} training events ({time.perf_counter() - started:.1f}s)")
@@ -184,15 +185,6 @@ def sweep_options(args: argparse.Namespace) -> SweepOptions:
         worker_index=args.worker_index or 0,
         worker=worker_label(args.worker_index or 0) if args.workers > 1 else None,
     )
-
-
-def _check_runs_dir(runs_dir: Path) -> None:
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StudyError(f"cannot create {runs_dir}: {exc.strerror}") from None
-    if not os.access(runs_dir, os.W_OK):
-        raise StudyError(f"{runs_dir} is not writable")
 
 
 if __name__ == "__main__":

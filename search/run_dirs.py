@@ -5,7 +5,10 @@ report names the trial `trial_0007` too (its final-evaluation cache key).
 """
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from search.errors import StudyError
 
@@ -41,3 +44,40 @@ def trial_dir(runs_dir: Path, study_name: str, number: int) -> Path:
 def checkpoint_dir(runs_dir: Path, study_name: str, number: int) -> Path:
     """`<runs_dir>/<study>/trial_0007/checkpoints`: beside the trial's TensorBoard run."""
     return trial_dir(runs_dir, study_name, number) / "checkpoints"
+
+
+def check_runs_dir(runs_dir: Path) -> None:
+    """Refuse a runs folder that cannot be created or written, without creating it: a sweep
+    refused later (its data, its storage) leaves nothing behind."""
+    existing = Path(runs_dir).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StudyError(f"cannot create {runs_dir}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StudyError(f"{runs_dir} is not writable" if existing == Path(runs_dir).absolute()
+                         else f"cannot create {runs_dir}: {existing} is not writable")
+
+
+@contextmanager
+def runs_dir_made(runs_dir: Path) -> Iterator[None]:
+    """Create the runs folder (and its missing parents) for the study's opening; if the opening
+    fails, remove again the folders made here that are still empty."""
+    missing = []
+    folder = Path(runs_dir).absolute()
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    try:
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StudyError(f"cannot create {runs_dir}: {exc.strerror}") from None
+    try:
+        yield
+    except BaseException:
+        for made in missing:  # deepest first
+            try:
+                made.rmdir()
+            except OSError:  # not empty: the study wrote there after all
+                break
+        raise

@@ -304,3 +304,14 @@ def test_a_study_named_like_a_folder_step_is_refused_before_anything_is_written(
     assert report.main(["--study", path.stem, "--storage", "", "--no-plots"]) == 2  # the default storage
     err = capsys.readouterr().err
     assert err.startswith(f"report.py: error: the study name {path.stem!r}") and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("args", [["--data", "{tmp}/missing.tsv"],
+                                  ["--storage", "postgresql://u:p@127.0.0.1:1/db"]],
+                         ids=["bad data", "unreachable storage"])
+def test_a_refused_sweep_leaves_no_runs_folder_behind(sweep_main, study_file, tmp_path, args):
+    runs = tmp_path / "new" / "runs"
+    code, err = sweep_main("--study", study_file(), "--runs-dir", runs, "--trials", 1,
+                           *(a.format(tmp=tmp_path) for a in args))
+    assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "new").exists()
