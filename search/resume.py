@@ -45,6 +45,7 @@ def check_resumable(spec: StudySpec, stored: Mapping[str, Any], trials: Iterable
         raise StudyError(f"study {spec.name!r} in {where} was run on other data: {spec.data.spec} has "
                          "changed since (its prepared split differs from the one the study ran on); use "
                          "another --storage or study name, or restore the data")
+    check_same_settings(spec, stored, where)
     latest: dict[str, BaseDistribution] = {}
     for trial in trials:
         latest.update(trial.distributions)
@@ -56,6 +57,48 @@ def check_resumable(spec: StudySpec, stored: Mapping[str, Any], trials: Iterable
         except ValueError as exc:
             raise StudyError(f"{spec.path}: space.{name} cannot change this way in the existing study "
                              f"{spec.name!r} in {where} ({exc}); use another --storage or study name") from None
+
+
+def check_same_settings(spec: StudySpec, stored: Mapping[str, Any], where: str) -> None:
+    """Refuse to resume a study under another budget, stopping rule, sampler, pruner or seed:
+    its new trials would train or be chosen otherwise than its old ones while the study keeps
+    the old record, and the report would rank them together. A setting the study did not
+    record (a study from before it was) is accepted. The sampler's seed is each worker's own
+    (seed + worker index), so the study's seed is compared, not the sampler's."""
+    from search.strategy import pruner_options  # builds no pruner; imports Optuna's pruners
+
+    given = {
+        record.MAX_EPOCHS: spec.max_epochs,
+        record.PATIENCE: spec.patience or None,
+        record.MIN_DELTA: float(spec.min_delta),
+        record.SEED: spec.seed,
+    }
+    for key, value in given.items():
+        if key in stored and stored[key] != value:
+            shown = (_shown(key, stored[key]), _shown(key, value))
+            _refuse(spec, where, f"{key} {shown[0]}, not {shown[1]}", f"give {_flag(key)} {shown[0]} (or set it in the study file)")
+    for key, name in ((record.SAMPLER, spec.sampler), (record.PRUNER, spec.pruner)):
+        was = (stored.get(key) or {}).get("name")
+        if was is not None and was != name:
+            _refuse(spec, where, f"{key} {was!r}, not {name!r}", f"give {_flag(key)} {was} (or set it in the study file)")
+    was = (stored.get(record.PRUNER) or {}).get("options")
+    now = pruner_options(spec)
+    if was is not None and was != now:
+        _refuse(spec, where, f"pruners.{spec.pruner} {was}, not {now}",
+                f"restore [pruners.{spec.pruner}] in {spec.path}")
+
+
+def _shown(key: str, value: Any) -> Any:
+    return 0 if key == record.PATIENCE and value is None else value  # None: no early stopping
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _refuse(spec: StudySpec, where: str, what: str, fix: str) -> None:
+    raise StudyError(f"study {spec.name!r} in {where} was run with {what}; {fix} to resume it, or use "
+                     "another --storage or study name")
 
 
 def data_identity(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -67,6 +67,13 @@ CASES = [
     ("unknown data format for synthetic data", ["--study", "{tmp}/parquet.toml"]),
     ("a window too large for memory", ["--study", "{tmp}/huge.toml"]),
     ("read-only database", ["--storage", "sqlite:///file:{tmp}/runs/default.db?mode=ro&uri=true"]),
+    ("study exists with another --max-epochs", ["--max-epochs", "3"]),
+    ("study exists with another --patience", ["--patience", "2"]),
+    ("study exists with another --min-delta", ["--min-delta", "0.01"]),
+    ("study exists with another --pruner", ["--pruner", "median"]),
+    ("study exists with other pruner options", ["--study", "{tmp}/rungs/default.toml"]),
+    ("study exists with another --sampler", ["--sampler", "random"]),
+    ("study exists with another --seed", ["--seed", "5"]),
 ]
 
 # What the message must say, for the cases where another refusal could come first.
@@ -96,7 +103,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "notes.db").write_text("shopping list: milk, eggs\n" * 50)
     (tmp / "afile").write_text("a regular file, not a folder\n")
     for folder, old, new in (("other", 'direction = "maximize"', 'direction = "minimize"'),
-                             ("metric", 'metric = "val/map"', 'metric = "val/recall@10"')):
+                             ("metric", 'metric = "val/map"', 'metric = "val/recall@10"'),
+                             ("rungs", "min_resource = 3", "min_resource = 2")):
         (tmp / folder).mkdir()
         (tmp / folder / "default.toml").write_text(DEFAULT_TOML.replace(old, new))
     (tmp / "empty.toml").write_text(DEFAULT_TOML[: DEFAULT_TOML.index("[space]") + len("[space]\n")])
@@ -106,7 +114,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "huge.toml").write_text(_with_space(L="2000", nh="16"))
     (tmp / "parquet.toml").write_text(DEFAULT_TOML.replace('holdout = "ratio"', 'format = "parquet"\nholdout = "ratio"'))
     (tmp / "noval.toml").write_text(DEFAULT_TOML.replace("val_frac = 0.1", "val_frac = 0.0"))
-    spec = load_study_spec("default").with_overrides(data_spec=TINY_DATA)
+    spec = load_study_spec("default").with_overrides(data_spec=TINY_DATA, max_epochs=1)  # as every run
     runs = tmp / "runs"
     runs.mkdir()
     study = open_study(spec, storage_url("default", None, runs), SweepOptions(n_trials=2, runs_dir=runs))

@@ -3,7 +3,8 @@ became `holdout` included) and with a space Optuna can still sample, the default
 only after Ctrl-C (and only when the sweep will train), and a resumed sampler draws anew."""
 from __future__ import annotations
 
-from dataclasses import asdict
+import re
+from dataclasses import asdict, replace
 
 import optuna
 import pytest
@@ -141,3 +142,37 @@ def test_defaults_are_queued_again_only_when_the_sweep_will_train(spec, tmp_path
     assert len(open_study(spec, url, SweepOptions(n_trials=1, runs_dir=tmp_path)).trials) == 3  # nothing to run: nothing queued
     trials = open_study(spec, url, SweepOptions(n_trials=2, runs_dir=tmp_path)).trials
     assert trials[-1].state == TrialState.WAITING and trials[-1].user_attrs["is_default"]
+
+
+@pytest.mark.parametrize("override,stored,given", [
+    ({"max_epochs": 3}, "max_epochs 1", "3"),
+    ({"patience": 2}, "patience 0", "2"),
+    ({"min_delta": 0.01}, "min_delta 0.0", "0.01"),
+    ({"pruner": "median"}, "pruner 'none'", "'median'"),
+    ({"sampler": "tpe"}, "sampler 'random'", "'tpe'"),
+    ({"seed": 5}, "seed 0", "5"),
+])
+def test_a_study_resumes_only_under_its_own_settings(spec, override, stored, given):
+    flag = "--" + next(iter(override)).replace("_", "-")
+    with pytest.raises(StudyError, match=rf"^study 'tiny' in here was run with {re.escape(stored)}, not "
+                                         rf"{re.escape(given)}; give {flag} "):
+        check_resumable(spec.with_overrides(**override), study_attrs(spec), [], "here")
+
+
+def test_a_study_resumes_only_with_its_own_pruner_options(spec):
+    median = spec.with_overrides(pruner="median")
+    changed = replace(median, pruner_options={"median": {"n_startup_trials": 1}})
+    with pytest.raises(StudyError, match=r"was run with pruners.median \{'n_startup_trials': 5, "
+                                         r"'n_warmup_steps': 0\}, not \{'n_startup_trials': 1, 'n_warmup_steps': 0\}"):
+        check_resumable(changed, study_attrs(median), [], "here")
+
+
+def test_a_worker_resumes_though_its_sampler_seed_is_its_own(spec):
+    check_resumable(spec, study_attrs(spec, sampler_seed=spec.seed + 3), [], "here")  # worker 3 made it
+
+
+def test_a_study_from_before_a_setting_was_recorded_resumes_under_any(spec):
+    old = {k: v for k, v in study_attrs(spec).items()
+           if k not in (record.MAX_EPOCHS, record.PATIENCE, record.MIN_DELTA, record.PRUNER, record.SAMPLER)}
+    check_resumable(spec.with_overrides(max_epochs=5, patience=3, min_delta=0.1, pruner="median",
+                                        sampler="tpe"), old, [], "here")
