@@ -26,7 +26,7 @@ import pandas as pd
 
 from caser.errors import DataError
 from caser.file_lines import column_count_error, is_gzip, nth_data_line
-from caser.remap import build_sequences, dense_ids, user_time_order, with_padding
+from caser.remap import build_sequences, dense_tokens, user_time_order, with_padding
 from caser.sequences import Sequences
 
 TIME_FORMAT = "YYYY-MM-DDTHH:MM:SSZ"
@@ -50,7 +50,7 @@ def read_gowalla(path: str | Path) -> Sequences:
             path, sep="\t", header=None, engine="c", quoting=csv.QUOTE_NONE,
             compression="gzip" if is_gzip(path) else None, keep_default_na=False,
             na_values=[""], skip_blank_lines=True,
-            dtype={1: f"S{_TIME_BYTES}", 2: "S1", 3: "S1"},
+            dtype={0: str, 1: f"S{_TIME_BYTES}", 2: "S1", 3: "S1", 4: str},  # ids are tokens
         )  # fmt: skip
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: line 1: empty file, no check-ins") from None
@@ -66,8 +66,8 @@ def read_gowalla(path: str | Path) -> Sequences:
         raise column_count_error(path, FIELDS, _tab_fields)  # short rows are padded with NaN
 
     seconds = check_in_seconds(frame[1].to_numpy(), path)
-    users, user_ids = dense_ids(frame[0].to_numpy())
-    items, item_ids = dense_ids(frame[4].to_numpy())
+    users, user_ids = dense_tokens(frame[0].to_numpy())
+    items, item_ids = dense_tokens(frame[4].to_numpy())
     order = user_time_order(users, seconds)
     return build_sequences(users[order], items[order] + 1, user_ids, with_padding(item_ids))
 

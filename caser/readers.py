@@ -6,8 +6,10 @@
 Why this shape: every format ends as the same CSR `Sequences`, so the rest of the code never
 asks where the data came from. Parsing goes through pandas' C engine and every later step is a
 numpy array operation, so a 5M-line file loads in seconds. Ratings are dropped: Caser treats every
-interaction as positive. Raw ids are remapped densely (users 0..U-1, items 1..I, both sorted by
-raw id, item 0 being padding) and the raw ids are kept in `user_ids` / `item_ids`.
+interaction as positive. Ids are tokens, compared as the file spells them (`07` and `7` are two
+items), remapped densely (users 0..U-1, items 1..I, item 0 being padding) in the order of their
+raw ids, which are kept in `user_ids` / `item_ids`: numeric (int64) when every id of the column
+is a canonical non-negative integer, else by text (`caser.remap.dense_tokens`).
 
 A malformed file raises `DataError` with one line naming the file and the 1-based line number.
 The fast path never tracks line numbers; only once something is known to be wrong does a plain
@@ -27,7 +29,7 @@ from caser.config import DATA_FORMATS
 from caser.errors import DataError
 from caser.gowalla import looks_like_gowalla, read_gowalla
 from caser.file_lines import column_count_error, first_nonempty_line, nth_data_line
-from caser.remap import build_sequences, dense_ids, stable_argsort, user_time_order, with_padding
+from caser.remap import build_sequences, dense_tokens, stable_argsort, user_time_order, with_padding
 from caser.santander import read_santander
 from caser.sequences import Sequences
 
@@ -121,10 +123,12 @@ def _read_columns(path: Path, format: str) -> Sequences:
         source = io.BytesIO(path.read_bytes().replace(b"::", b"\t"))
     try:
         # No names: given fewer names than fields, pandas would quietly make the first column
-        # the index. No quoting and no decompression by file name: ids are plain tokens.
+        # the index. No quoting and no decompression by file name; ids read as text: they are
+        # tokens (a number would make `07` and `7` one id).
         frame = pd.read_csv(
             source, sep=r"\s+", header=None, engine="c", quoting=csv.QUOTE_NONE,
             compression=None, keep_default_na=False, na_values=[""], skip_blank_lines=True,
+            dtype={0: str, 1: str},
         )  # fmt: skip
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: line 1: empty file, no interactions") from None
@@ -147,23 +151,25 @@ def _read_columns(path: Path, format: str) -> Sequences:
             field = split(text)[3]
             raise DataError(f"{path}: line {lineno}: timestamp {field!r} is not a number")
 
-    _reject_header(path, frame)
-    users, user_ids = dense_ids(frame[0].to_numpy())
-    items, item_ids = dense_ids(frame[1].to_numpy())
+    users, user_ids = dense_tokens(frame[0].to_numpy())
+    items, item_ids = dense_tokens(frame[1].to_numpy())
+    for codes, ids in ((users, user_ids), (items, item_ids)):
+        _reject_header(path, codes, ids)
     order = stable_argsort(users) if timestamps is None else user_time_order(users, timestamps)
     return build_sequences(users[order], items[order] + 1, user_ids, with_padding(item_ids))
 
 
-def _reject_header(path: Path, frame: pd.DataFrame) -> None:
-    """A text first row above numeric ids is a header: read as data it would be a fake event."""
-    for column in (0, 1):
-        values = frame[column]
-        if values.dtype.kind in "iuf" or len(values) < 2:
-            continue
-        numeric = pd.to_numeric(values, errors="coerce").notna().to_numpy()
-        if not numeric[0] and numeric[1:].all():
-            lineno, text = nth_data_line(path, 0)
-            raise DataError(f"{path}: line {lineno}: looks like a header ({text!r}); remove it")
+def _reject_header(path: Path, codes: np.ndarray, ids: np.ndarray) -> None:
+    """A text first row above numeric ids is a header: read as data it would be a fake event.
+    `codes`, `ids`: one id column as `dense_tokens` gives it (integer ids hold no header)."""
+    if ids.dtype.kind in "iu" or len(codes) < 2:
+        return
+    first = codes[0]
+    others = np.delete(ids, first)
+    numeric = pd.to_numeric(pd.Series(others, dtype=object), errors="coerce").notna().all()
+    if numeric and pd.isna(pd.to_numeric(ids[first], errors="coerce")) and (codes == first).sum() == 1:
+        lineno, text = nth_data_line(path, 0)
+        raise DataError(f"{path}: line {lineno}: looks like a header ({text!r}); remove it")
 
 
 def _split_ratings_dat(text: str) -> list[str]:

@@ -1,6 +1,6 @@
 """From raw event columns to `Sequences`: dense ids, a fast stable sort, the CSR arrays.
 
-    users, user_ids = dense_ids(raw_users)
+    users, user_ids = dense_tokens(raw_users)
     order = user_time_order(users, timestamps)
     seqs = build_sequences(users[order], items[order] + 1, user_ids, with_padding(item_ids))
 
@@ -58,21 +58,57 @@ def user_time_key(users: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
     return users * (int(rank.max()) + 1) + rank.reshape(-1)
 
 
-def dense_ids(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes 0..K-1 for raw ids sorted by value, and the sorted unique raw ids.
+def dense_tokens(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..K-1 for id tokens (strings as the file spells them), and the sorted raw ids.
 
-    Non-negative integer ids below 2 * len(raw) + 2**20 (Gowalla's location ids, MovieLens ids)
-    go through a presence table indexed by id, a few times faster than hashing and sorting;
-    the table's size is bounded by that limit. Anything else goes through `pd.factorize`.
+    Ids are tokens: `07` and `7`, `5.0` and `5` are different ids. Surrounding whitespace is not
+    part of an id. The order of the raw ids (and so of the dense ids): numeric, as int64, when
+    every token of the column is a non-negative integer written canonically (digits, no leading
+    zero, at most 18 of them), where that order and grouping equal the text's; otherwise every
+    token of the column sorts by its text (Python's string order: by code point, so "10" < "9").
+    Hashing runs in C over all tokens; the per-token Python work is over the K distinct ones.
     """
-    raw = np.asarray(raw)
-    if raw.dtype.kind in "iu" and len(raw) and raw.min() >= 0 and raw.max() < 2 * len(raw) + 2**20:
-        present = np.zeros(int(raw.max()) + 1, dtype=bool)
-        present[raw] = True
-        code_of = np.cumsum(present, dtype=np.int64) - 1
-        return code_of[raw], np.flatnonzero(present).astype(raw.dtype, copy=False)
-    codes, uniques = pd.factorize(raw, sort=True)
-    return codes.astype(np.int64, copy=False), np.asarray(uniques)
+    codes, uniques = factorize_tokens(tokens)
+    ids = integer_tokens(uniques)
+    raw = ids if ids is not None else uniques
+    order = np.argsort(raw, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank[codes], raw[order]
+
+
+def factorize_tokens(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and distinct tokens in order of first appearance, surrounding whitespace dropped
+    (" 7" and "7" are one id). Hashing runs in C; stripping only touches the distinct tokens."""
+    codes, uniques = pd.factorize(np.asarray(tokens, dtype=object))
+    stripped = np.array([token.strip() for token in uniques], dtype=object)
+    if not np.array_equal(stripped, uniques):
+        merged, stripped = pd.factorize(stripped)
+        codes = merged[codes]
+    return codes, stripped
+
+
+MAX_INTEGER_DIGITS = 18  # every such integer fits an int64
+
+
+def integer_tokens(tokens: np.ndarray) -> np.ndarray | None:
+    """The tokens as int64 when each is a canonical non-negative integer (ASCII digits, no
+    leading zero, at most `MAX_INTEGER_DIGITS`), else None. Canonical spelling is what makes
+    numbers and tokens group alike: `int("07") == int("7")`, yet they are two tokens."""
+    tokens = np.asarray(tokens, dtype=object)
+    if len(tokens) == 0:
+        return np.zeros(0, dtype=np.int64)
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    if lengths.min() == 0 or lengths.max() > MAX_INTEGER_DIGITS:  # checked before a fixed width
+        return None
+    chars = tokens.astype(f"U{MAX_INTEGER_DIGITS}").view(np.uint32).reshape(len(tokens), -1)
+    inside = np.arange(chars.shape[1]) < lengths[:, None]  # (K, 18): the token's own characters
+    digit = (chars >= ord("0")) & (chars <= ord("9"))
+    leading_zero = (chars[:, 0] == ord("0")) & (lengths > 1)
+    if not (digit | ~inside).all() or leading_zero.any():
+        return None
+    place = 10 ** np.maximum(lengths[:, None] - 1 - np.arange(chars.shape[1]), 0)
+    return ((chars.astype(np.int64) - ord("0")) * place * inside).sum(axis=1)
 
 
 def with_padding(item_ids: np.ndarray) -> np.ndarray:

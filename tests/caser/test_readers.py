@@ -212,3 +212,39 @@ def test_a_plain_file_named_like_an_archive_is_read_as_text(tmp_path):
 def test_an_id_that_begins_like_a_magic_number_is_still_text(tmp_path):
     seqs = read_interactions(write(tmp_path, "BZhang 10 5 100\nPKarl 11 4 101\n"))
     assert sorted(seqs.user_ids) == ["BZhang", "PKarl"]
+
+
+# Ids that a numeric read merged: a leading zero, a decimal point, and two integers above 2**53
+# that a float column (the decimal point puts the column in floats) cannot tell apart.
+LOOKALIKES = ["7", "07", "5", "5.0", str(2**53), str(2**53 + 1)]
+LINE = {
+    "pairs": "{user} {item}", "triplets": "{user} {item} 5", "quadruplets": "{user} {item} 5 {t}",
+    "movielens": "{user}\t{item}\t5\t{t}", "ratings-dat": "{user}::{item}::5::{t}",
+    "gowalla": "{user}\t2010-10-19T23:55:{t:02d}Z\t30.2\t-97.7\t{item}",
+}
+
+
+@pytest.mark.parametrize("fmt", LINE)
+def test_ids_are_tokens_compared_as_the_file_spells_them(tmp_path, fmt):
+    """Issue 24 defect 9: `07` and `7`, `5.0` and `5`, 2**53 and 2**53 + 1 were one id each."""
+    events = [(user, item) for user in LOOKALIKES for item in LOOKALIKES]
+    text = "".join(LINE[fmt].format(user=u, item=i, t=t) + "\n" for t, (u, i) in enumerate(events))
+    seqs = read_interactions(write(tmp_path, text), fmt)
+    assert seqs.num_users == seqs.num_items == len(LOOKALIKES)
+    # Not all canonical integers: both columns sort by text, and keep the file's spelling.
+    assert seqs.user_ids.tolist() == seqs.item_ids[1:].tolist() == sorted(LOOKALIKES)
+    for u, user in enumerate(seqs.user_ids):
+        assert seqs.item_ids[seqs.user(u)].tolist() == LOOKALIKES, user
+
+
+def test_canonical_integer_ids_stay_integers_in_numeric_order_beyond_2_to_the_53(tmp_path):
+    big = [2**53 + 1, 2**53, 10, 9]
+    seqs = read_interactions(write(tmp_path, "".join(f"{i} {i}\n" for i in big)), "pairs")
+    assert seqs.user_ids.dtype == np.int64 and seqs.user_ids.tolist() == sorted(big)
+    assert seqs.item_ids[1:].tolist() == sorted(big)
+
+
+def test_a_column_with_a_non_integer_token_sorts_by_text(tmp_path):
+    seqs = read_interactions(write(tmp_path, "10 a\n9 b\n10 c\n1e1 c\n"), "pairs")
+    assert seqs.user_ids.tolist() == ["10", "1e1", "9"]
+    assert seqs.to_lists() == [[1, 3], [3], [2]]

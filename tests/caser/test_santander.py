@@ -125,3 +125,15 @@ def test_a_broken_quote_or_archive_is_one_data_error(tmp_path):
     fake.write_text("fecha_dato,ncodpers,ind_cco_fin_ult1\n2015-01-28,1,1\n")
     with pytest.raises(DataError, match=r"fake\.csv\.gz: cannot read"):
         read_santander(fake)
+
+
+def test_customer_numbers_are_tokens_a_leading_zero_is_another_customer(tmp_path):
+    """Issue 24 defect 9: `015889` and `15889` were one customer, and `15889.0` a third spelling."""
+    rows = [("2015-01-28", "15889", {"cco"}), ("2015-01-28", "015889", {"ahor"}),
+            ("2015-02-28", "15889", {"cco", "tjcr"})]
+    seqs = read_santander(write_csv(tmp_path / "t.csv", rows))
+    assert seqs.user_ids.tolist() == ["015889", "15889"]  # not all canonical: text order
+    assert named(seqs) == [["ahor"], ["cco", "tjcr"]]
+    decimal = write_csv(tmp_path / "d.csv", [*rows, ("2015-03-28", "15889.0", {"cco"})])
+    with pytest.raises(DataError, match=r"d\.csv: line 5: ncodpers is not a customer number: '15889.0'"):
+        read_santander(decimal)
