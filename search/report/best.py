@@ -50,7 +50,8 @@ def best_section(view: StudyView, top_k: int) -> str:
     hp_rows, metric_rows = [], []
     for trial in trials:
         head = {"rank": _rank(view, trial), "trial": _name(view, trial)}
-        hp_rows.append({**head, **{p: fmt.param(p, trial.params.get(p, "")) for p in params}})
+        hp_rows.append({**head, **{fmt.text(p): fmt.param(p, trial.params.get(p, ""))
+                                   for p in params}})
         values = {m: trial.user_attrs.get(m) for m in metrics}
         if values[view.metric] is None:
             values[view.metric] = trial.value
@@ -73,7 +74,8 @@ def best_section(view: StudyView, top_k: int) -> str:
     if view.fixed:
         parts.append(
             "Fixed for the whole study: "
-            + ", ".join(f"{k} = {fmt.param(k, v)}" for k, v in sorted(view.fixed.items()))
+            + ", ".join(f"{fmt.text(k)} = {fmt.param(k, v)}"
+                        for k, v in sorted(view.fixed.items()))
             + "."
         )
     if view.default_trial() is None:
@@ -118,7 +120,7 @@ def edge_flags(view: StudyView) -> list[dict[str, str]]:
         scale = ", log" if dist.log else ""
         rows.append(
             {
-                "parameter": name,
+                "parameter": fmt.text(name),
                 "range": f"[{fmt.param(name, dist.low)}, {fmt.param(name, dist.high)}{scale}]",
                 "best value": fmt.param(name, best.params[name]),
                 "position": f"{pos:.2f}",

@@ -105,10 +105,10 @@ def convergence_section(res: FinalResults) -> str:
 
 
 def _ended(reasons: Counter) -> str:
-    """`patience` when every seed ended so, else `2 patience, 1 budget`."""
+    """`patience` when every seed ended so, else `2 patience, 1 budget` (as cached: text)."""
     if len(reasons) == 1:
-        return next(iter(reasons))
-    return ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+        return fmt.text(next(iter(reasons)))
+    return ", ".join(f"{n} {fmt.text(r)}" for r, n in sorted(reasons.items()))
 
 
 def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) -> list[str]:

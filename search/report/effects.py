@@ -39,7 +39,7 @@ def effect_rows(view: StudyView) -> list[dict[str, str]]:
             best = ys.max() if view.maximize else ys.min()
             rows.append(
                 {
-                    "parameter": name,
+                    "parameter": fmt.text(name),
                     "value": label,
                     "trials": str(len(ys)),
                     "best": fmt.number(float(best)),

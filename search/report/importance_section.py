@@ -48,7 +48,7 @@ def importance_section(imp: Importances, boot: ImportanceBootstrap | None = None
         for name, v in imp.values.items()
     }
     for param in imp.order():
-        row = {"parameter": param}
+        row = {"parameter": fmt.text(param)}
         for name in EVALUATORS:
             if name in imp.values:
                 # fANOVA scores only the parameters every trial has (none of a conditional one).
@@ -83,7 +83,7 @@ def importance_section(imp: Importances, boot: ImportanceBootstrap | None = None
                      "so not those of a conditional part of the space.")
     notes += _trust_sentences(imp, intervals)
     for name, err in imp.errors.items():
-        notes.append(f"{name} could not run: {err}")
+        notes.append(f"{name} could not run: {fmt.text(err)}")
     return "\n\n".join([head, basis, fmt.table(rows) if rows else "(no parameters)", *notes])
 
 
@@ -96,7 +96,7 @@ def _trust_sentences(imp: Importances,
         tau = "undefined" if math.isnan(agree.tau) else f"{agree.tau:.2f}"
         out.append(f"Rank agreement between PED-ANOVA and fANOVA: Kendall's tau {tau} over "
                    f"{agree.n} parameters (1: the same order, 0: unrelated, -1: reversed).")
-        firsts = [agree.first.get(name) for name in EVALUATORS]
+        firsts = [fmt.text(agree.first.get(name)) for name in EVALUATORS]
         if (math.isnan(agree.tau) or agree.tau < AGREE) or firsts[0] != firsts[1]:
             which = (f"PED-ANOVA ranks {firsts[0]} first, fANOVA {firsts[1]}"
                      if firsts[0] != firsts[1]
@@ -108,7 +108,7 @@ def _trust_sentences(imp: Importances,
                 "the trials are spread over the whole space. " + _sampler_sentence(imp.sampler)
             )
     wide = [
-        f"{name} {p} [{lo:.2f}, {hi:.2f}]"
+        f"{name} {fmt.text(p)} [{lo:.2f}, {hi:.2f}]"
         for name in EVALUATORS
         for p, (lo, hi) in sorted(intervals.get(name, {}).items())
         if hi - lo > WIDE
@@ -125,16 +125,17 @@ def _trust_sentences(imp: Importances,
         if len(order) >= 2 and order[0][0] in ci and order[1][0] in ci:
             (first, _), (second, _) = order[0], order[1]
             if ci[first][0] <= ci[second][1]:
-                out.append(f"{name}'s first place is not settled: the intervals of {first} and "
-                           f"{second} overlap.")
+                out.append(f"{name}'s first place is not settled: the intervals of "
+                           f"{fmt.text(first)} and {fmt.text(second)} overlap.")
     return out
 
 
-def _sampler_sentence(sampler: str | None) -> str:
-    if sampler is None:
+def _sampler_sentence(stored: str | None) -> str:
+    if stored is None:
         return ("The study did not record its sampler; if it was TPE (Optuna's default), its "
                 "trials crowd into the region it found good, which breaks fANOVA's assumption.")
-    if sampler.lower().removesuffix("sampler") in SPREADING_SAMPLERS:
+    sampler = fmt.text(stored)  # as the study recorded it
+    if stored.lower().removesuffix("sampler") in SPREADING_SAMPLERS:
         return (f"This study's sampler, {sampler}, spreads trials over the space as fANOVA "
                 "assumes, so its answer describes the whole space; PED-ANOVA's, the best trials.")
     return (f"This study's sampler, {sampler}, concentrates trials where the metric is good, "

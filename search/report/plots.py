@@ -25,6 +25,12 @@ MAX_LOG_TICKS = 4  # labels on a 3-inch log axis that never touch
 METADATA = {"Software": None}
 
 
+def _plain(text: object) -> str:
+    """A study's text (its name, a parameter, a choice) as matplotlib draws it literally: a `$`
+    pair would start mathtext, and a name like `a$\\x$` would fail the whole report."""
+    return str(text).replace("$", r"\$")
+
+
 def _save(fig: Figure | None, path: Path) -> Path | None:
     if fig is None:
         return None
@@ -61,7 +67,7 @@ def history_figure(view: StudyView) -> Figure:
         ax.scatter([default.number], [default.value], marker="*", s=140, color="tab:orange",
                    zorder=3, label="default config")
     ax.set(xlabel="trial number", ylabel=view.metric,
-           title=f"Optimisation history: {view.name}")
+           title=f"Optimisation history: {_plain(view.name)}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
@@ -80,7 +86,7 @@ def importance_figure(imp: Importances) -> Figure | None:
         vals = [imp.values[name].get(p, 0.0) for p in names]
         ax.barh([k + (i - 0.5) * height for k in range(len(names))], vals, height=height,
                 label=name)
-    ax.set_yticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), [_plain(n) for n in names])
     ax.set(xlabel="normalised importance", title=f"Hyperparameter importances "
            f"({imp.n_complete} complete trials)")
     ax.grid(axis="x", alpha=0.3)
@@ -129,7 +135,7 @@ def slice_figure(view: StudyView) -> Figure | None:
             # Every choice at its own place, sampled or not: numbers like d's are labels here.
             order = [str(c) for c in dist.choices]
             xs = [order.index(str(p[0])) for p in pts]
-            ax.set_xticks(range(len(order)), order)
+            ax.set_xticks(range(len(order)), [_plain(c) for c in order])
             ax.set_xlim(-0.5, len(order) - 0.5)
         else:
             xs = [p[0] for p in pts]
@@ -140,7 +146,7 @@ def slice_figure(view: StudyView) -> Figure | None:
         sc = ax.scatter(xs, [p[1] for p in pts], c=[p[2] for p in pts], cmap="viridis", s=12)
         if ax.get_xscale() == "log":
             _log_ticks(ax.xaxis, xs)
-        ax.set_xlabel(name)
+        ax.set_xlabel(_plain(name))
         if i % cols == 0:
             ax.set_ylabel(view.metric)
         ax.grid(alpha=0.3)

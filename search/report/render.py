@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import optuna
 
 from search.errors import StudyError
-from search.report import DEFAULT_TOP_K
+from search.report import DEFAULT_TOP_K, fmt
 from search.report.best import best_section
 from search.report.effects import effects_section
 from search.report.final import FinalResults
@@ -49,7 +50,7 @@ def render(
     view.require_complete()
     imp = compute_importances(view)
     sections = [
-        f"# Caser hyperparameter study: {view.name}",
+        f"# Caser hyperparameter study: {fmt.text(view.name)}",
         summary_section(view),
         best_section(view, top_k),
         importance_section(imp, bootstrap_importances(view, importance_bootstrap)
@@ -68,7 +69,8 @@ def _plots_section(paths: dict[str, Path], link_base: Path | None) -> str:
     base = link_base if link_base is not None else Path.cwd()
     lines = ["## Plots"]
     for title, path in paths.items():
-        # Forward slashes so links work on GitHub whatever OS wrote the report.
-        rel = Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
+        # Forward slashes so links work on GitHub whatever OS wrote the report; percent-quoted,
+        # so that a --plots folder with spaces, parentheses or `<` stays one link.
+        rel = quote(Path(os.path.relpath(path.resolve(), base.resolve())).as_posix())
         lines.append(f"### {title}\n\n![{title}]({rel})")
     return "\n\n".join(lines)

@@ -1,19 +1,28 @@
 """Section 7, reproduce: the exact `python -m caser.train ...` command that retrains the best
 trial on train+validation and evaluates it on test, for the epoch count picked at convergence
-when the final evaluation ran (the study's best epoch within its budget otherwise)."""
+when the final evaluation ran (the study's best epoch within its budget otherwise).
+
+The command is shell code built from stored settings: each argument must reach the shell as one
+word, as stored, and the code block must end where the command does (`fmt.code_block`).
+"""
 from __future__ import annotations
 
+import shlex
 from dataclasses import replace
 
 # caser.arguments, not caser.train: the same command line without importing torch.
 from caser.arguments import command_line
 from search import record
 from search.errors import StudyError
+from search.report import fmt
 from search.report.convergence import rank_agreement
 from search.report.final import FinalResults, reproduce_epochs
 from search.report.final_section import WORSE, verdicts_on_test
 from search.report.view import StudyView
 from search.run_dirs import trial_dir_name
+
+UNQUOTED = ("a stored setting of the study holds shell syntax (a space, a quote, `;`, `$`), "
+            "so it cannot be shown as a command to paste")
 
 
 def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str:
@@ -25,12 +34,14 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
     try:
         model_config, train_config = view.configs(best)
     except StudyError as exc:
-        return f"{head}\n\nNo command: {exc}."
+        return f"{head}\n\nNo command: {fmt.text(exc)}."
     converged = reproduce_epochs(final, trial_dir_name(best.number)) if final is not None else None
     budget_epoch = int(best.user_attrs.get(record.BEST_EPOCH) or train_config.epochs)
     epochs = converged or budget_epoch
     command = command_line(model_config, replace(train_config, epochs=epochs), view.data_config(),
                            protocol="test")
+    if not _one_word_each(command):
+        return f"{head}\n\nNo command: {UNQUOTED}."
     if converged is not None:
         picked = ", ".join(str(c.epoch) for c in final.converged[trial_dir_name(best.number)])
         lead = (
@@ -43,7 +54,7 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
             f"Trial {best.number} ({view.metric} {best.value:.4f} at epoch {epochs}), retrained on "
             "train+validation and evaluated on test:"
         )
-    parts = [head, lead, f"```bash\n{command}\n```"]
+    parts = [head, lead, fmt.code_block(command, "bash")]
     if final is not None:
         if verdicts_on_test(final).get(trial_dir_name(best.number)) == WORSE:
             parts.append(f"**On test, trial {best.number} is worse than the default** (see the "
@@ -67,5 +78,17 @@ def _converged_best(view: StudyView, final: FinalResults, best_key: str) -> list
         return []
     command = command_line(lead.model_config, replace(lead.train_config, epochs=epochs),
                            view.data_config(), protocol="test")
+    shown = (fmt.code_block(command, "bash") if _one_word_each(command)
+             else f"No command: {UNQUOTED}.")
     return [f"At convergence {lead.label} leads instead (see the final evaluation); for "
-            f"{epochs} epochs, the median of those it picked:", f"```bash\n{command}\n```"]
+            f"{epochs} epochs, the median of those it picked:", shown]
+
+
+def _one_word_each(command: str) -> bool:
+    """True when every argument of `command` is quoted for a shell as `shlex.quote` would: a stored
+    setting that `command_line` leaves unquoted (it quotes only the data path) and that holds a
+    space, `;` or `$(...)` would otherwise run as shell code when the reader pastes the command."""
+    try:
+        return shlex.join(shlex.split(command)) == command
+    except ValueError:  # an unbalanced quote
+        return False

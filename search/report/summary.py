@@ -31,11 +31,13 @@ NOT_RECORDED = "not recorded"
 
 
 def data_label(data: dict) -> str:
-    """The data attribute as one line, as stored: the spec first, then the other settings."""
+    """The data attribute as one line of markdown, as stored: the spec first, then the other
+    settings."""
     if not data:
         return "(not recorded)"
-    rest = ", ".join(f"{k}={v}" for k, v in data.items() if k != "spec")
-    return f"{data.get('spec', '?')} ({rest})" if rest else str(data.get("spec", "?"))
+    rest = ", ".join(f"{fmt.text(k)}={fmt.text(v)}" for k, v in data.items() if k != "spec")
+    spec = fmt.text(data.get("spec", "?"))
+    return f"{spec} ({rest})" if rest else spec
 
 
 def summary_section(view: StudyView) -> str:
@@ -44,12 +46,13 @@ def summary_section(view: StudyView) -> str:
     ended = [t for t in view.trials if t.state in ENDED]
     times = [s for s in (trial_time(t) for t in ended) if s is not None]
     rows: list[tuple[str, str]] = [
-        ("study", view.name),
-        ("storage", view.storage or "(in memory)"),
+        ("study", fmt.text(view.name)),
+        ("storage", fmt.text(view.storage) if view.storage else "(in memory)"),
         ("data", data_label(view.data)),
         ("metric", view.metric),
         ("direction", view.direction.name.lower()),
-        ("fixed", ", ".join(f"{k}={fmt.param(k, v)}" for k, v in sorted(view.fixed.items()))
+        ("fixed", ", ".join(f"{fmt.text(k)}={fmt.param(k, v)}"
+                            for k, v in sorted(view.fixed.items()))
          or "(nothing fixed)"),
         *setting_rows(view),
         ("trials", f"{len(view.trials)} ({', '.join(f'{n} {k}' for k, n in counts.items())})"),
@@ -92,7 +95,7 @@ def stopping_label(view: StudyView) -> str:
     delta = attrs.get(record.MIN_DELTA)
     delta_text = f"min improvement {delta:g}" if isinstance(delta, (int, float)) else \
         f"min improvement {NOT_RECORDED}"
-    return f"patience {patience} evaluations on {view.metric} ({delta_text})"
+    return f"patience {fmt.text(patience)} evaluations on {view.metric} ({delta_text})"
 
 
 def component_label(stored: Any, args_key: str) -> str:
@@ -100,31 +103,39 @@ def component_label(stored: Any, args_key: str) -> str:
     if stored is None:
         return NOT_RECORDED
     if not isinstance(stored, dict):
-        return str(stored)
-    name = str(stored.get("name", "?"))
+        return fmt.text(stored)
+    name = fmt.text(stored.get("name", "?"))
     args = stored.get(args_key)
     if isinstance(args, dict) and args:
-        return f"{name} ({', '.join(f'{k}={_arg(v)}' for k, v in sorted(args.items()))})"
+        return f"{name} ({', '.join(f'{fmt.text(k)}={_arg(v)}' for k, v in sorted(args.items()))})"
     if args:
-        return f"{name} ({args})"
+        return f"{name} ({fmt.text(args)})"
     return name
 
 
 def _arg(value: Any) -> str:
-    return fmt.number(value, 6) if isinstance(value, float) else str(value)
+    return fmt.number(value, 6) if isinstance(value, float) else fmt.text(value)
 
 
 def seeds_label(view: StudyView) -> str:
     """The study's seed, and the trials' own seeds where any differs from it."""
     study_seed = view.user_attrs.get(record.SEED)
-    head = f"study {study_seed}" if study_seed is not None else f"study {NOT_RECORDED}"
+    head = f"study {fmt.text(study_seed)}" if study_seed is not None else f"study {NOT_RECORDED}"
     trial_seeds = Counter(t.user_attrs[record.SEED] for t in view.trials
                           if record.SEED in t.user_attrs)
     if not trial_seeds or set(trial_seeds) == {study_seed}:
         return head
-    per = ", ".join(f"{s} ({n} trial{'s' if n != 1 else ''})"
-                    for s, n in sorted(trial_seeds.items()))
+    per = ", ".join(f"{fmt.text(s)} ({n} trial{'s' if n != 1 else ''})"
+                    for s, n in sorted(trial_seeds.items(), key=_numbers_first))
     return f"{head}; trials trained with {per}"
+
+
+def _numbers_first(item: tuple[Any, int]) -> tuple[bool, Any]:
+    """Seeds in numeric order, then anything else a study stored as one, as text: a sort that
+    compares an int with a string would raise."""
+    value = item[0]
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return (not number, value if number else str(value))
 
 
 def _seconds_rows(ended: list[FrozenTrial]) -> list[tuple[str, str]]:
@@ -148,7 +159,8 @@ def _stop_rows(view: StudyView) -> list[tuple[str, str]]:
     reasons = Counter(t.user_attrs.get(record.STOP_REASON) for t in trained)
     if not any(reasons):
         return [("why trials ended", NOT_RECORDED)]
-    shown = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items(), key=lambda kv: str(kv[0]))
+    shown = ", ".join(f"{fmt.text(r)} {n}"
+                      for r, n in sorted(reasons.items(), key=lambda kv: str(kv[0]))
                       if r is not None)
     if reasons.get(None):
         shown += f", {NOT_RECORDED} {reasons[None]}"
@@ -203,7 +215,7 @@ def _failed_label(failed: list[FrozenTrial]) -> str:
     """`2 (1 interrupted (Ctrl-C), 1 diverged; 3 epochs trained, not counted above)`."""
     reasons = Counter(_reason_kind(t) for t in failed)
     epochs = sum(epochs_run(t) for t in failed)
-    kinds = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+    kinds = ", ".join(f"{n} {fmt.text(r)}" for r, n in sorted(reasons.items()))
     return (f"{len(failed)} ({kinds}; {epochs} epoch{'s' if epochs != 1 else ''} trained, "
             "not counted above)")
 

@@ -35,6 +35,7 @@ SHORT = {
     "hit@10": "Hit@10",
 }
 CONFIG_ORDER = field_names(ModelConfig) + field_names(TrainConfig)
+UNNAMED_METRIC = "value"  # a study from before the metric was recorded
 
 
 def short_metric(name: str) -> str:
@@ -55,7 +56,8 @@ class StudyView:
 
     @classmethod
     def of(cls, study: optuna.Study, storage: str = "") -> StudyView:
-        return cls(
+        """The snapshot; a StudyError when the study records a metric the sweep never writes."""
+        view = cls(
             name=study.study_name,
             storage=storage,
             user_attrs=dict(study.user_attrs),
@@ -63,6 +65,11 @@ class StudyView:
             trials=study.get_trials(deepcopy=False),
             study=study,
         )
+        # The metric is a lookup key and a column name in every section: only known names.
+        if view.metric not in (*VAL_METRICS, UNNAMED_METRIC):
+            raise StudyError(f"study {view.name!r} records the metric {view.metric!r}, not one of "
+                             f"Caser's validation metrics ({', '.join(VAL_METRICS)})")
+        return view
 
     @property
     def maximize(self) -> bool:
@@ -70,7 +77,7 @@ class StudyView:
 
     @property
     def metric(self) -> str:
-        return str(self.user_attrs.get(record.METRIC, "value"))
+        return str(self.user_attrs.get(record.METRIC, UNNAMED_METRIC))
 
     @property
     def fixed(self) -> dict[str, Any]:
