@@ -81,16 +81,32 @@ def seed_level(config: np.ndarray, default: np.ndarray) -> SeedLevel:
     a, b = np.asarray(config, dtype=float), np.asarray(default, dtype=float)
     if a.shape[1] != b.shape[1]:
         raise ValueError("the two tables must hold the same users")
-    seeds, users = min(len(a), len(b)), a.shape[1]
-    nan = math.nan
-    if users == 0 or seeds == 0:
+    users = a.shape[1]
+    if users == 0 or len(a) == 0 or len(b) == 0:
+        return SeedLevel(math.nan, math.nan, math.nan, min(len(a), len(b)), users, math.nan)
+    user_part = (a.mean(0) - b.mean(0)).var(ddof=1) / users if users > 1 else None
+    return _interval(a.mean(1), b.mean(1), users, user_part)
+
+
+def seed_means_level(config: Sequence[float], default: Sequence[float]) -> SeedLevel:
+    """The same interval from one value per seed (a converged validation value, say), where no
+    per-user values were kept: the seed parts only (Welch's interval)."""
+    return _interval(np.asarray(config, dtype=float), np.asarray(default, dtype=float), 0, None)
+
+
+def _interval(a: np.ndarray, b: np.ndarray, users: int, user_part: float | None) -> SeedLevel:
+    """mean(a) - mean(b) over per-seed means, +- t * sqrt(the variance parts)."""
+    seeds, nan = min(len(a), len(b)), math.nan
+    if seeds == 0:
         return SeedLevel(nan, nan, nan, seeds, users, nan)
     diff = float(a.mean() - b.mean())
-    if seeds < 2 or users < 2:
+    if seeds < 2:
         return SeedLevel(diff, nan, nan, seeds, users, nan)
-    parts = [a.mean(1).var(ddof=1) / len(a), b.mean(1).var(ddof=1) / len(b),
-             (a.mean(0) - b.mean(0)).var(ddof=1) / users]
-    dofs = [len(a) - 1, len(b) - 1, users - 1]
+    parts = [a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)]
+    dofs = [len(a) - 1, len(b) - 1]
+    if user_part is not None:
+        parts.append(user_part)
+        dofs.append(users - 1)
     var = sum(parts)
     if var == 0:
         return SeedLevel(diff, diff, diff, seeds, users, math.inf)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from search.report.seed_level import (BETTER, TOO_FEW_SEEDS, UNDECIDED, WORSE, ap_table, common_users,
-                                      seed_level)
+                                      seed_level, seed_means_level)
 
 
 def simulated(rng: np.random.Generator, delta: float, seeds: int = 3, users: int = 500,
@@ -90,3 +90,13 @@ def test_tables_read_each_run_at_the_users_every_run_evaluated() -> None:
     assert users == [2, 3]
     assert ap_table(runs_a, users).tolist() == [[0.2, 0.3], [0.25, 0.35]]
     assert ap_table(runs_b, users).tolist() == [[0.5, 1.0]]
+
+
+def test_one_value_per_seed_gives_welchs_interval() -> None:
+    from scipy import stats
+
+    a, b = [0.25, 0.26, 0.24], [0.20, 0.22, 0.21]
+    result = seed_means_level(a, b)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (result.lo, result.hi) == pytest.approx((ci.low, ci.high))
+    assert result.verdict == BETTER
