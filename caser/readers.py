@@ -29,6 +29,7 @@ from caser.config import DATA_FORMATS
 from caser.errors import DataError
 from caser.gowalla import looks_like_gowalla, read_gowalla
 from caser.file_lines import column_count_error, first_nonempty_line, nth_data_line
+from caser.paths import not_a_regular_file
 from caser.remap import build_sequences, dense_tokens, stable_argsort, user_time_order, with_padding
 from caser.santander import read_santander
 from caser.sequences import Sequences
@@ -46,15 +47,19 @@ def read_interactions(path: str | Path, format: str = "auto") -> Sequences:
         raise DataError(f"{path}: unknown format {format!r}; choose from {', '.join(FORMATS)}")
     if not path.exists():
         raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not an interaction file")
+    odd = not_a_regular_file(path)
+    if odd is not None:  # checked unopened: a FIFO would block, a device never end
+        raise DataError(f"{path}: is {odd}, not a regular file")
     if format == "santander":  # pandas unzips a Santander file by its name
         return read_santander(path)
-    kind = compression_of(path)
-    if kind is not None and not (kind == "gzip" and format in ("auto", "gowalla")):
-        raise _compressed_error(path, kind)
-    if format == "auto":
-        format = _detect_format_of_gzip(path) if kind == "gzip" else detect_format(path)
+    try:
+        kind = compression_of(path)
+        if kind is not None and not (kind == "gzip" and format in ("auto", "gowalla")):
+            raise _compressed_error(path, kind)
+        if format == "auto":
+            format = _detect_format_of_gzip(path) if kind == "gzip" else detect_format(path)
+    except OSError as err:  # no permission to read, an I/O error
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
     if format == "santander":
         return read_santander(path)
     if format == "gowalla":
