@@ -29,7 +29,9 @@ from search.errors import StudyError  # noqa: E402
 from search.options import HEARTBEAT_INTERVAL_S, SweepOptions  # noqa: E402
 from search.run_dirs import check_runs_dir, runs_dir_made  # noqa: E402
 from search.storage import DEFAULT_RUNS_DIR, check_sweep_storage, check_writable, redact, storage_url  # noqa: E402
-from search.studyfile import MAX_SEED, PRUNERS, SAMPLERS, load_study_spec  # noqa: E402
+from search.studyfile import (  # noqa: E402
+    MAX_SEED, MIN_DELTA_RULE, PATIENCE_RULE, PRUNERS, SAMPLERS, load_study_spec, min_delta_ok, patience_ok,
+)
 from search.workers import worker_label  # noqa: E402
 
 
@@ -82,6 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             say(f"error: --{flag.replace('_', '-')} must be at least 1")  # not the study file's mistake
             return 2
+    if args.patience is not None and not patience_ok(args.patience):  # the flag's mistake, not the file's
+        say(f"error: --patience must be {PATIENCE_RULE}, got {args.patience}")
+        return 2
+    if args.min_delta is not None and not min_delta_ok(args.min_delta):
+        say(f"error: --min-delta must be {MIN_DELTA_RULE}, got {args.min_delta:g}")
+        return 2
     if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
         say(f"error: --timeout must be a positive number of seconds, got {args.timeout:g}")
         return 2

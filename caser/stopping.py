@@ -8,14 +8,18 @@ than `min_delta` end it sooner.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 
 # Why a training ended (FitResult.stop_reason).
 PATIENCE = "patience"  # the stopping rule: no improvement for `patience` evaluations
 BUDGET = "budget"  # every epoch of the budget trained
-STOPPED = "stopped"  # another callback stopped it (the sweep's pruner, say)
+# Another callback stopped it (the sweep's pruner, which the sweep records as "pruned"), or
+# early stopping did on a non-finite validation metric (the sweep records it as "diverged").
+STOPPED = "stopped"
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,9 @@ class StoppingRule:
     def __post_init__(self) -> None:
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be >= 1 (or unset to train the whole budget), got {self.patience}")
-        if not self.min_delta >= 0:  # also refuses nan
-            raise ValueError(f"min_delta must be >= 0, got {self.min_delta}")
+        # inf (or nan) would make every training stop after `patience` epochs, or never count one
+        if not (math.isfinite(self.min_delta) and self.min_delta >= 0):
+            raise ValueError(f"min_delta must be a finite number >= 0, got {self.min_delta}")
         if self.mode not in ("max", "min"):
             raise ValueError(f"mode must be max or min, got {self.mode!r}")
 
@@ -55,7 +60,9 @@ class StoppingRule:
 
 
 def stop_reason(early_stop: EarlyStopping | None, epochs_done: int, budget: int) -> str:
-    """Why a training that completed `epochs_done` of `budget` epochs ended."""
-    if early_stop is not None and early_stop.stopped_epoch > 0:
+    """Why a training that completed `epochs_done` of `budget` epochs ended. Lightning's own
+    reason, not its `stopped_epoch`, which is 0 both for "never stopped" and for a stop after
+    the first epoch."""
+    if early_stop is not None and early_stop.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
         return PATIENCE
     return BUDGET if epochs_done >= budget else STOPPED

@@ -14,6 +14,7 @@ name is the file's stem. Every mistake raises StudyError naming the file and the
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -89,11 +90,10 @@ class StudySpec:
             raise StudyError(f"{where}: study.pruner {self.pruner!r} unknown; choose from {', '.join(PRUNERS)}")
         if not _whole(self.max_epochs) or self.max_epochs < 1:
             raise StudyError(f"{where}: study.max_epochs must be a whole number >= 1")
-        if not _whole(self.patience) or self.patience < 0:
-            raise StudyError(f"{where}: study.patience must be a whole number >= 0 (0: no early stopping), "
-                             f"got {self.patience!r}")
-        if not is_number(self.min_delta) or not self.min_delta >= 0:
-            raise StudyError(f"{where}: study.min_delta must be a number >= 0, got {self.min_delta!r}")
+        if not patience_ok(self.patience):
+            raise StudyError(f"{where}: study.patience must be {PATIENCE_RULE}, got {self.patience!r}")
+        if not min_delta_ok(self.min_delta):
+            raise StudyError(f"{where}: study.min_delta must be {MIN_DELTA_RULE}, got {self.min_delta!r}")
         if not _whole(self.seed) or not 0 <= self.seed < MAX_SEED:
             raise StudyError(f"{where}: study.seed must be a whole number from 0 to {MAX_SEED - 1}, got {self.seed!r}")
 
@@ -104,6 +104,20 @@ class StudySpec:
 
         return StoppingRule(monitor=self.metric, patience=self.patience or None,
                             min_delta=float(self.min_delta), mode="max" if self.direction == "maximize" else "min")
+
+
+PATIENCE_RULE = "a whole number >= 0 (0: no early stopping)"
+# Every validation metric lies in [0, 1]: an improvement of 1 or more never counts, and every
+# trial would stop after `patience` evaluations (inf, and 1e300, did so).
+MIN_DELTA_RULE = "a finite number from 0 to below 1 (an improvement of a metric in [0, 1])"
+
+
+def patience_ok(value: Any) -> bool:
+    return _whole(value) and value >= 0
+
+
+def min_delta_ok(value: Any) -> bool:
+    return is_number(value) and math.isfinite(value) and 0 <= value < 1
 
 
 def _whole(value: Any) -> bool:

@@ -15,6 +15,7 @@ import optuna
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from caser.module import Diverged
+from caser.stopping import STOPPED
 from caser.train import FitResult
 from search import interrupts, record
 from search.checkpoints import Resume, find_resume, merge_history, remove_checkpoints, stored
@@ -94,6 +95,9 @@ class TrialRun:
         """Record a finished training (its full curve when resumed) and return its best epoch's
         row, or None when the monitored metric was never logged."""
         metric = self.spec.metric
+        if result.stop_reason == STOPPED and not self.pruning.pruned_at:
+            # Only early stopping on a nan or infinite metric stops a sweep's training otherwise.
+            raise Diverged(f"{metric} became nan or infinite after epoch {result.epochs_run}")
         if self.resume is not None:
             self.trial.set_user_attr(record.EPOCHS_TRAINED, result.epochs_run)
             result.history = merge_history(result.history, dict(self.inherited), metric, self.resume.epochs_done)

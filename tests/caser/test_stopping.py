@@ -5,7 +5,9 @@ import pytest
 
 from caser.config import DataConfig, ModelConfig, TrainConfig
 from caser.datasets import load_split
-from caser.stopping import BUDGET, PATIENCE, StoppingRule
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+
+from caser.stopping import BUDGET, PATIENCE, StoppingRule, stop_reason
 from caser.train import fit, main
 from tests.helpers.studies import TINY_DATA
 
@@ -42,7 +44,8 @@ def test_without_a_rule_the_whole_budget_trains():
 
 
 @pytest.mark.parametrize("kwargs", [{"patience": 0}, {"patience": 2, "min_delta": -0.1},
-                                    {"patience": 2, "min_delta": float("nan")}, {"mode": "up"}])
+                                    {"patience": 2, "min_delta": float("nan")},
+                                    {"patience": 1, "min_delta": float("inf")}, {"mode": "up"}])
 def test_impossible_rules_are_refused(kwargs):
     with pytest.raises(ValueError):
         StoppingRule(**kwargs)
@@ -59,3 +62,19 @@ def test_the_command_line_stops_early_and_says_why(capsys):
                  "--patience", "1", "--min-delta", "1"]) == 0
     out = capsys.readouterr().out
     assert " 2 epochs in " in out and "(ended by patience)" in out
+
+
+def test_the_command_line_refuses_an_infinite_min_delta_in_one_line(capsys):
+    # Every training would stop after its first epoch, for a reason the README did not list.
+    assert main(["--data", TINY_DATA, "--d", "8", "--nv", "1", "--nh", "2", "--epochs", "3",
+                 "--patience", "1", "--min-delta", "inf"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: min_delta must be a finite number >= 0, got inf", err
+
+
+def test_patience_that_ends_a_training_at_its_first_epoch_is_patience():
+    # Lightning records a stop at epoch 0 as stopped_epoch 0, the value of "never stopped".
+    rule = StoppingRule(patience=1).callback()
+    rule.stopped_epoch, rule.stopping_reason = 0, EarlyStoppingReason.PATIENCE_EXHAUSTED
+    assert stop_reason(rule, 1, 10) == PATIENCE
+    assert stop_reason(StoppingRule(patience=1).callback(), 10, 10) == BUDGET

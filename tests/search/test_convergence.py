@@ -68,9 +68,9 @@ def test_the_default_is_never_pruned_but_others_like_it_are(study_file, tmp_path
 
 
 def test_a_trial_that_stops_improving_ends_by_patience(study_file, tmp_path):
-    # No improvement of val/map can exceed 1.0: the first evaluation sets the best, the second
-    # is one without improvement, and patience 1 ends the training there.
-    path = study_file(space=SPACE, max_epochs=4, patience=1, min_delta=1.0)
+    # No improvement of val/map can exceed 0.99 (it starts above 0.01): the first evaluation
+    # sets the best, the second is one without improvement, and patience 1 ends the training.
+    path = study_file(space=SPACE, max_epochs=4, patience=1, min_delta=0.99)
     spec = load_study_spec(str(path))
     options = SweepOptions(n_trials=1, runs_dir=tmp_path)
     study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", options)
@@ -86,7 +86,7 @@ def test_a_trial_that_stops_improving_ends_by_patience(study_file, tmp_path):
 
 
 def test_without_patience_a_trial_trains_its_whole_budget(study_file, tmp_path):
-    path = study_file(space=SPACE, max_epochs=2, patience=0, min_delta=1.0)
+    path = study_file(space=SPACE, max_epochs=2, patience=0, min_delta=0.99)
     spec = load_study_spec(str(path))
     assert not spec.stopping().stops_early
     options = SweepOptions(n_trials=1, runs_dir=tmp_path)
@@ -125,8 +125,11 @@ def test_the_stopping_rule_is_read_from_the_study_file(study_file):
 @pytest.mark.parametrize("key,value,message", [
     ("patience", -1, "study.patience must be a whole number >= 0"),
     ("patience", 2.5, "study.patience must be a whole number >= 0"),
-    ("min_delta", -0.1, "study.min_delta must be a number >= 0"),
-    ("min_delta", '"x"', "study.min_delta must be a number >= 0"),
+    ("min_delta", -0.1, "study.min_delta must be a finite number from 0 to below 1"),
+    ("min_delta", '"x"', "study.min_delta must be a finite number from 0 to below 1"),
+    ("min_delta", "inf", "study.min_delta must be a finite number from 0 to below 1"),
+    ("min_delta", "nan", "study.min_delta must be a finite number from 0 to below 1"),
+    ("min_delta", 1e300, "study.min_delta must be a finite number from 0 to below 1"),
 ])
 def test_a_bad_stopping_rule_names_its_key(study_file, key, value, message):
     with pytest.raises(StudyError, match=rf"tiny\.toml: {message}"):
@@ -147,6 +150,18 @@ def test_the_sweep_flags_set_the_rule_and_the_study_records_what_was_built(study
         "min_resource": 1, "max_resource": 2, "reduction_factor": 3}}
     code, err = sweep_main("--study", path, "--trials", "1", "--runs-dir", tmp_path / "x", "--patience", "-2")
     assert code == 2 and err.strip().splitlines()[-1].startswith("error: ") and "patience" in err
+
+
+@pytest.mark.parametrize("flag,value,message", [
+    ("--patience", "-1", "error: --patience must be a whole number >= 0 (0: no early stopping), got -1"),
+    ("--min-delta", "-0.5", "error: --min-delta must be a finite number from 0 to below 1"),
+    ("--min-delta", "nan", "error: --min-delta must be a finite number from 0 to below 1"),
+    ("--min-delta", "inf", "error: --min-delta must be a finite number from 0 to below 1"),
+])
+def test_a_bad_stopping_flag_is_blamed_on_the_flag_not_the_study_file(sweep_main, tmp_path, flag, value, message):
+    code, err = sweep_main("--trials", "1", "--runs-dir", tmp_path / "runs", flag, value)
+    assert code == 2 and err.strip().startswith(message) and len(err.strip().splitlines()) == 1, err
+    assert "default.toml" not in err and not (tmp_path / "runs").exists()
 
 
 def test_a_study_without_patience_records_none(study_file, tmp_path):
