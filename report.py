@@ -151,16 +151,22 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
         url = storage_url(name, args.storage)
         view = StudyView.of(load_existing_study(name, url), redact(url))
         view.require_complete()
-        from search.report.final import caser_train_fn, convergence_rule, run_final
+        from search.report.final import (caser_train_fn, convergence_rule, run_final, study_data,
+                                         unkeyed_entries)
         from search.report.render import render
 
         final = None
         if args.final_seeds is not None:
             rule = convergence_rule(view, args.final_max_epochs, args.final_patience)
+            data = study_data(view)  # before anything trains: the study's own data only
+            if unkeyed_entries(view.user_attrs):
+                print(f"final evaluation: {unkeyed_entries(view.user_attrs)} cached runs from an "
+                      "earlier version, whose cache did not record the data they trained on, are "
+                      "not reused", file=sys.stderr)
             final = run_final(
-                view, args.top, args.final_seeds, train_fn or caser_train_fn(),
+                view, args.top, args.final_seeds, train_fn or caser_train_fn(data),
                 final_epochs=args.final_epochs, refresh=args.refresh, progress=sys.stderr,
-                rule=rule,
+                rule=rule, data=data,
             )
             print(f"final evaluation: {final.trained} runs trained, {final.cached} cached",
                   file=sys.stderr)

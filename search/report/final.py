@@ -10,9 +10,15 @@ For each configuration and each seed 0..S-1 (the same seeds for every config, so
    every test user's AP for the paired tests.
 `final_epochs` skips step 1 and trains every config that many epochs.
 
-Results are cached in the study's user attributes, one key per step and seed
-(`final/trial_0007/seed_0/converge_max60_p5_d0`, `final/trial_0007/seed_0/epochs_23`), written as
-each finishes: a second report, or one after Ctrl-C, trains only what is missing.
+Results are cached in the study's user attributes, one key per step, seed and data
+(`final/trial_0007/seed_0/converge_max60_p5_d0/data_<fingerprint>`,
+`final/trial_0007/seed_0/epochs_23/data_<fingerprint>`), written as each finishes: a second
+report, or one after Ctrl-C, trains only what is missing. The data is the study's own, checked by
+the fingerprint of its prepared split as the sweep checks it (`study_data`); a study from before
+fingerprints has nothing to check against, so the key's fingerprint keeps results trained on a
+file since edited from being read as its. Entries from before the key held the data are not read:
+nothing in them says which data they were trained on, and a retraining costs less than a wrong
+number.
 The training function is injectable: tests pass a cheap fake, the CLI passes `caser_train_fn`.
 """
 from __future__ import annotations
@@ -38,6 +44,8 @@ from search.run_dirs import trial_dir_name
 TrainFn = Callable[..., Any]
 TEST_METRICS = tuple(metric_names("test"))
 CACHE_PREFIX = "final/"
+DATA_TAG = "/data_"  # the cache key's last segment: the data's fingerprint, abridged
+FINGERPRINT_CHARS = 16  # of the sha256: 64 bits tell one data file from another
 DEFAULT_PATIENCE = 5  # when the study recorded no stopping rule of its own
 BUDGET_FACTOR = 5  # the final budget: this many times the study's ...
 MIN_FINAL_EPOCHS = 50  # ... and never fewer epochs than this
@@ -121,6 +129,7 @@ class FinalResults:
     maximize: bool = True
     rule: Convergence | None = None  # None: fixed epochs (`final_epochs`)
     study_budget: int | None = None
+    fingerprint: str = ""  # the data's, as in the cache keys
     converged: dict[str, list[Converged]] = field(default_factory=dict)  # key -> per seed
     tested: dict[str, list[Tested]] = field(default_factory=dict)  # key -> per seed
     trained: int = 0
@@ -135,12 +144,49 @@ class FinalResults:
         return next(c for c in self.candidates if c.is_default)
 
 
-def converge_key(key: str, seed: int, rule: Convergence) -> str:
-    return f"{CACHE_PREFIX}{key}/seed_{seed}/converge_{rule.tag()}"
+@dataclass(frozen=True)
+class StudyData:
+    """The study's data as the final evaluation trains on it: its config, the fingerprint of its
+    prepared split (`search.data.data_fingerprint`) and the prepared data itself."""
+
+    config: DataConfig
+    fingerprint: str
+    prepared: Any = field(default=None, repr=False)  # caser.data_module.PreparedData
 
 
-def cache_key(key: str, seed: int, epochs: int) -> str:
-    return f"{CACHE_PREFIX}{key}/seed_{seed}/epochs_{epochs}"
+def study_data(view: StudyView) -> StudyData:
+    """Load the study's data; a StudyError, before anything trains, when it is not the data the
+    study ran on (a file changed in place since the sweep), as a resumed sweep refuses it."""
+    from caser.data_module import PreparedData  # torch: only for a final evaluation
+    from caser.datasets import load_split
+    from search.data import data_fingerprint
+
+    config = view.data_config()
+    prepared = PreparedData(load_split(config))
+    fingerprint = data_fingerprint(prepared)
+    known = view.user_attrs.get(record.DATA_FINGERPRINT)
+    if known is not None and known != fingerprint:
+        raise StudyError(f"study {view.name!r} was run on other data: {config.spec} has changed since "
+                         "(its prepared split differs from the one the study ran on); restore the data "
+                         "to run the final evaluation")
+    return StudyData(config, fingerprint, prepared)
+
+
+def converge_key(key: str, seed: int, rule: Convergence, fingerprint: str) -> str:
+    return f"{CACHE_PREFIX}{key}/seed_{seed}/converge_{rule.tag()}{_data_tag(fingerprint)}"
+
+
+def cache_key(key: str, seed: int, epochs: int, fingerprint: str) -> str:
+    return f"{CACHE_PREFIX}{key}/seed_{seed}/epochs_{epochs}{_data_tag(fingerprint)}"
+
+
+def _data_tag(fingerprint: str) -> str:
+    return f"{DATA_TAG}{fingerprint[:FINGERPRINT_CHARS]}"
+
+
+def unkeyed_entries(user_attrs: dict[str, Any]) -> int:
+    """Cached results from before the cache key named the data: never read (module docstring)."""
+    return sum(k.startswith(CACHE_PREFIX) and DATA_TAG not in k for k in user_attrs)
 
 
 def candidates(view: StudyView, top_k: int) -> list[Candidate]:
@@ -170,11 +216,13 @@ def run_final(
     refresh: bool = False,
     progress: TextIO | None = None,
     rule: Convergence | None = None,
+    data: StudyData | None = None,
 ) -> FinalResults:
     """Train what is not cached (everything with `refresh`), store it, return all results.
 
     rule: the convergence settings (default `convergence_rule(view)`); ignored with final_epochs.
     progress: where to write a line per training (report.py passes stderr); None is silent.
+    data: the study's data, checked (default `study_data(view)`, which loads it).
     """
     if seeds < 1:
         raise StudyError(f"--final-seeds must be at least 1, got {seeds}")
@@ -182,11 +230,12 @@ def run_final(
         raise StudyError("the final evaluation needs the study itself, to cache its results")
     if final_epochs is None and rule is None:
         rule = convergence_rule(view)
+    data = data or study_data(view)
     res = FinalResults(seeds=list(range(seeds)), candidates=candidates(view, top_k),
                        metric=view.metric, maximize=view.maximize,
                        rule=None if final_epochs is not None else rule,
-                       study_budget=view.max_epochs)
-    runner = _Runner(view, res, train_fn, refresh, progress)
+                       study_budget=view.max_epochs, fingerprint=data.fingerprint)
+    runner = _Runner(view, res, train_fn, refresh, progress, data)
     for cand in res.candidates:
         for seed in res.seeds:
             epochs = final_epochs
@@ -202,10 +251,10 @@ class _Runner:
     """Runs or reads from the cache one step of one seed, and says so on `progress`."""
 
     def __init__(self, view: StudyView, res: FinalResults, train_fn: TrainFn, refresh: bool,
-                 progress: TextIO | None) -> None:
+                 progress: TextIO | None, data: StudyData) -> None:
         self.view, self.res, self.train_fn = view, res, train_fn
         self.refresh, self.progress = refresh, progress
-        self.data = view.data_config()
+        self.data, self.fingerprint = data.config, data.fingerprint
         self.steps = len(res.candidates) * len(res.seeds) * (2 if res.rule else 1)
         self.step = 0
 
@@ -226,7 +275,7 @@ class _Runner:
         from caser.stopping import StoppingRule  # lightning: only when something trains
 
         self.step += 1
-        key = converge_key(cand.key, seed, rule)
+        key = converge_key(cand.key, seed, rule, self.fingerprint)
         entry = self._cached(key)
         if entry is not None and {"epoch", "value", "epochs_run", "stop_reason"} <= set(entry):
             self.res.cached += 1
@@ -258,7 +307,7 @@ class _Runner:
 
     def test(self, cand: Candidate, seed: int, epochs: int) -> Tested:
         self.step += 1
-        key = cache_key(cand.key, seed, epochs)
+        key = cache_key(cand.key, seed, epochs, self.fingerprint)
         entry = self._cached(key)
         if entry is not None and "metrics" in entry:
             self.res.cached += 1
@@ -289,13 +338,15 @@ def reproduce_epochs(res: FinalResults, key: str) -> int | None:
     return int(statistics.median_low(c.epoch for c in runs))
 
 
-def caser_train_fn() -> TrainFn:
-    """Train with `caser.train.fit`, loading each data split once."""
+def caser_train_fn(data: StudyData | None = None) -> TrainFn:
+    """Train with `caser.train.fit`, loading each data split once (`data`: already loaded)."""
     from caser.data_module import PreparedData
     from caser.datasets import load_split
     from caser.train import fit
 
     prepared: dict[DataConfig, PreparedData] = {}  # windows and evaluation sets built once
+    if data is not None and data.prepared is not None:
+        prepared[data.config] = data.prepared
 
     def train_fn(model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig,
                  protocol: str = "test", stopping: Any = None) -> Any:

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 # caser.arguments, not caser.train: the same command line without importing torch.
 from caser.arguments import command_line
+from caser.config import DataConfig
 from search import record
 from search.errors import StudyError
 from search.report import fmt
@@ -33,12 +34,13 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
     best = ranked[0]
     try:
         model_config, train_config = view.configs(best)
+        data_config = view.data_config()
     except StudyError as exc:
         return f"{head}\n\nNo command: {fmt.text(exc)}."
     converged = reproduce_epochs(final, trial_dir_name(best.number)) if final is not None else None
     budget_epoch = int(best.user_attrs.get(record.BEST_EPOCH) or train_config.epochs)
     epochs = converged or budget_epoch
-    command = command_line(model_config, replace(train_config, epochs=epochs), view.data_config(),
+    command = command_line(model_config, replace(train_config, epochs=epochs), data_config,
                            protocol="test")
     if not _one_word_each(command):
         return f"{head}\n\nNo command: {UNQUOTED}."
@@ -60,7 +62,7 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
             parts.append(f"**On test, trial {best.number} is worse than the default** (see the "
                          "per-user paired tests): this command reproduces the study's finding, not "
                          "an improvement on the original settings.")
-        parts += _converged_best(view, final, trial_dir_name(best.number))
+        parts += _converged_best(final, data_config, trial_dir_name(best.number))
     if converged is None:
         parts.append(
             f"The epoch count is the trial's best within the study's budget "
@@ -70,14 +72,14 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
     return "\n\n".join(parts)
 
 
-def _converged_best(view: StudyView, final: FinalResults, best_key: str) -> list[str]:
+def _converged_best(final: FinalResults, data_config: DataConfig, best_key: str) -> list[str]:
     """The command for the configuration that leads at convergence, when it is another one."""
     lead = rank_agreement(final).best_converged
     epochs = reproduce_epochs(final, lead.key) if lead is not None else None
     if lead is None or lead.key == best_key or epochs is None:
         return []
     command = command_line(lead.model_config, replace(lead.train_config, epochs=epochs),
-                           view.data_config(), protocol="test")
+                           data_config, protocol="test")
     shown = (fmt.code_block(command, "bash") if _one_word_each(command)
              else f"No command: {UNQUOTED}.")
     return [f"At convergence {lead.label} leads instead (see the final evaluation); for "

@@ -94,7 +94,12 @@ class StudyView:
         return dict(self.user_attrs.get(record.DATA) or {})
 
     def data_config(self) -> DataConfig:
-        return DataConfig(**with_current_data_names(self.data))
+        """The data the study ran on; a StudyError when its stored settings are not caser's."""
+        try:
+            return DataConfig(**with_current_data_names(self.data))
+        except (TypeError, ValueError) as exc:
+            raise StudyError(f"study {self.name!r} records data settings caser does not accept: "
+                             f"{exc}") from None
 
     def by_state(self, state: TrialState) -> list[FrozenTrial]:
         return [t for t in self.trials if t.state == state]

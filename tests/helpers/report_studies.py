@@ -210,3 +210,28 @@ def add_trials_without(study: optuna.Study, param: str, n: int, seed: int = 3) -
         params = {k: v for k, v in sample(rng).items() if k != param}
         study.add_trial(create_trial(value=rng.random() / 10, params=params,
                                      distributions={k: SPACE[k] for k in params}))
+
+
+def write_events(path: Path, seed: int = 0, users: int = 30, items: int = 40,
+                 per_user: int = 12) -> Path:
+    """A small data file (user, item, time per line); another seed gives other data in the same
+    file, as an edit in place would."""
+    rng = random.Random(seed)
+    path.write_text("".join(f"{u}\t{rng.randrange(items)}\t{t}\n"
+                            for u in range(users) for t in range(per_user)))
+    return path
+
+
+def record_data(study: optuna.Study, path: Path) -> str:
+    """Record `path` as the study's data with its fingerprint, as sweep.py does; returns it."""
+    from caser.config import DataConfig
+    from caser.data_module import PreparedData
+    from caser.datasets import load_split
+    from search.data import data_fingerprint
+
+    config = DataConfig(spec=str(path))
+    fingerprint = data_fingerprint(PreparedData(load_split(config)))
+    study.set_user_attr("data", {"spec": str(path), "format": "auto", "holdout": "ratio",
+                                 "seed": 0})
+    study.set_user_attr("data_fingerprint", fingerprint)
+    return fingerprint

@@ -74,10 +74,10 @@ def test_second_run_trains_nothing_and_refresh_retrains(tmp_path):
     study = make_study(tmp_path, n=12, value=default_last)
     res1 = run_final(StudyView.of(study), top_k=2, seeds=2, train_fn=FakeTrain(), rule=RULE)
     conv = res1.converged[res1.candidates[0].key][1]
-    key = converge_key(res1.candidates[0].key, 1, RULE)
-    assert re.fullmatch(r"final/trial_\d{4}/seed_1/converge_max30_p2_d0", key)
+    key = converge_key(res1.candidates[0].key, 1, RULE, res1.fingerprint)
+    assert re.fullmatch(r"final/trial_\d{4}/seed_1/converge_max30_p2_d0/data_[0-9a-f]{16}", key)
     assert study.user_attrs[key]["epoch"] == conv.epoch
-    test_key = cache_key(res1.candidates[0].key, 1, conv.epoch)
+    test_key = cache_key(res1.candidates[0].key, 1, conv.epoch, res1.fingerprint)
     assert set(study.user_attrs[test_key]["metrics"]) == set(TEST_METRICS)
     assert len(study.user_attrs[test_key]["user_ap"]) == 40
 
@@ -164,7 +164,7 @@ def test_without_a_default_trial_the_defaults_are_trained_under_their_own_key(tm
     study = make_study(tmp_path, n=6, default=False)
     res = run_final(StudyView.of(study), top_k=1, seeds=1, train_fn=FakeTrain(), rule=RULE)
     assert [c.key for c in res.candidates][-1] == "default"
-    assert converge_key("default", 0, RULE) in study.user_attrs
+    assert converge_key("default", 0, RULE, res.fingerprint) in study.user_attrs
     text = final_section(res)
     assert "Welch needs at least 2 seeds" in text
     assert re.search(r"\| defaults \(not a trial\) +\| n/a ", text)  # no value at the budget
