@@ -103,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from caser.train import check_accelerator
     from search.data import check_space_fits, data_fingerprint, prepare_data
     from search.space import check_space_size
+    from search.strategy import check_pruner_options
     from search.runner import run_sweep, stale_running
     from search.study import count_finished, open_study
     from search.workers import run_workers, torch_threads, worker_ended
@@ -117,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_spec=args.data, sampler=args.sampler, pruner=args.pruner,
             max_epochs=args.max_epochs, patience=args.patience, min_delta=args.min_delta, seed=args.seed,
         )
+        check_pruner_options(spec)  # before the data is prepared: a mistake costs no wait
         options = sweep_options(args)
         check_space_size(spec.space, options.n_trials, str(spec.path))
         url = storage_url(spec.name, args.storage, options.runs_dir)

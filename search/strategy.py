@@ -7,12 +7,13 @@ it: a hidden default changes results as much as a visible setting.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 
 from search.errors import StudyError
-from search.studyfile import StudySpec
+from search.space import is_number
+from search.studyfile import StudySpec, is_whole
 
 DEFAULT_PERCENTILE = 25.0  # percentile pruner: a trial goes on while in the top quarter
 # Multi-fidelity pruners start from the smallest fidelity, one epoch (see _CountingEpochs).
@@ -101,8 +102,52 @@ def pruner_options(spec: StudySpec) -> dict[str, Any]:
     return {**defaults[spec.pruner], **table}
 
 
+# What each option of each pruner may be: Optuna checks some of these only by comparing (a
+# string gave "'<' not supported between instances of 'str' and 'int'") and some not at all
+# (Hyperband with min_resource above max_resource never pruned).
+_AT_LEAST_0 = ("a whole number >= 0", lambda v: is_whole(v) and v >= 0)
+_AT_LEAST_1 = ("a whole number >= 1", lambda v: is_whole(v) and v >= 1)
+_AT_LEAST_1_OR_AUTO = ('a whole number >= 1 or "auto"', lambda v: v == "auto" or is_whole(v) and v >= 1)
+_AT_LEAST_2 = ("a whole number >= 2", lambda v: is_whole(v) and v >= 2)
+_PERCENT = ("a number from 0 to 100", lambda v: is_number(v) and 0 <= v <= 100)
+_MEDIAN_RULES = {"n_startup_trials": _AT_LEAST_0, "n_warmup_steps": _AT_LEAST_0,
+                 "interval_steps": _AT_LEAST_1, "n_min_trials": _AT_LEAST_1}
+PRUNER_RULES: dict[str, dict[str, tuple[str, Callable[[Any], bool]]]] = {
+    "median": _MEDIAN_RULES,
+    "percentile": {"percentile": _PERCENT, **_MEDIAN_RULES},
+    "successive_halving": {"min_resource": _AT_LEAST_1_OR_AUTO, "reduction_factor": _AT_LEAST_2,
+                           "min_early_stopping_rate": _AT_LEAST_0, "bootstrap_count": _AT_LEAST_0},
+    "hyperband": {"min_resource": _AT_LEAST_1, "max_resource": _AT_LEAST_1_OR_AUTO,
+                  "reduction_factor": _AT_LEAST_2, "bootstrap_count": _AT_LEAST_0},
+    "none": {},
+}
+
+
+def check_pruner_options(spec: StudySpec) -> None:
+    """Refuse, naming the key, a `[pruners.*]` option of the wrong type or range (every table
+    of the file, the pruners it does not use included: a mistake there waits for `--pruner`),
+    and Hyperband rungs that cannot fit the budget."""
+    for name, table in spec.pruner_options.items():
+        rules = PRUNER_RULES[name]
+        for key, value in table.items():
+            if key not in rules:
+                raise StudyError(f"{spec.path}: pruners.{name}: unknown option {key!r}; known: "
+                                 f"{', '.join(rules) or 'none'}")
+            words, ok = rules[key]
+            if not ok(value):
+                raise StudyError(f"{spec.path}: pruners.{name}.{key} must be {words}, got {value!r}")
+    if spec.pruner == "hyperband":
+        options = pruner_options(spec)
+        low, high = options["min_resource"], options["max_resource"]
+        if high != "auto" and low > high:
+            whose = "" if "max_resource" in spec.pruner_options.get("hyperband", {}) else " (the study's max_epochs)"
+            raise StudyError(f"{spec.path}: pruners.hyperband.min_resource {low} is above max_resource "
+                             f"{high}{whose}: no rung fits")
+
+
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     """The study's pruner with its options (pruner_options); StudyError on a bad option."""
+    check_pruner_options(spec)
     try:
         return _PRUNERS[spec.pruner](**pruner_options(spec))
     except (TypeError, ValueError) as exc:  # an unknown option; a value out of range

@@ -88,13 +88,13 @@ class StudySpec:
             raise StudyError(f"{where}: study.sampler {self.sampler!r} unknown; choose from {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:
             raise StudyError(f"{where}: study.pruner {self.pruner!r} unknown; choose from {', '.join(PRUNERS)}")
-        if not _whole(self.max_epochs) or self.max_epochs < 1:
+        if not is_whole(self.max_epochs) or self.max_epochs < 1:
             raise StudyError(f"{where}: study.max_epochs must be a whole number >= 1")
         if not patience_ok(self.patience):
             raise StudyError(f"{where}: study.patience must be {PATIENCE_RULE}, got {self.patience!r}")
         if not min_delta_ok(self.min_delta):
             raise StudyError(f"{where}: study.min_delta must be {MIN_DELTA_RULE}, got {self.min_delta!r}")
-        if not _whole(self.seed) or not 0 <= self.seed < MAX_SEED:
+        if not is_whole(self.seed) or not 0 <= self.seed < MAX_SEED:
             raise StudyError(f"{where}: study.seed must be a whole number from 0 to {MAX_SEED - 1}, got {self.seed!r}")
 
 
@@ -113,14 +113,14 @@ MIN_DELTA_RULE = "a finite number from 0 to below 1 (an improvement of a metric 
 
 
 def patience_ok(value: Any) -> bool:
-    return _whole(value) and value >= 0
+    return is_whole(value) and value >= 0
 
 
 def min_delta_ok(value: Any) -> bool:
     return is_number(value) and math.isfinite(value) and 0 <= value < 1
 
 
-def _whole(value: Any) -> bool:
+def is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -198,5 +198,5 @@ def _of_type(value: Any, type_name: str) -> bool:
     if type_name == "str":
         return isinstance(value, str)
     if type_name == "int":
-        return _whole(value)
+        return is_whole(value)
     return is_number(value)

@@ -67,6 +67,8 @@ CASES = [
     ("unknown data format for synthetic data", ["--study", "{tmp}/parquet.toml"]),
     ("a window too large for memory", ["--study", "{tmp}/huge.toml"]),
     ("read-only database", ["--storage", "sqlite:///file:{tmp}/runs/default.db?mode=ro&uri=true"]),
+    ("pruner option of the wrong type", ["--study", "{tmp}/five/default.toml"]),
+    ("Hyperband rungs above the budget", ["--study", "{tmp}/hyperband/default.toml", "--pruner", "hyperband"]),
     ("study exists with another --max-epochs", ["--max-epochs", "3"]),
     ("study exists with another --patience", ["--patience", "2"]),
     ("study exists with another --min-delta", ["--min-delta", "0.01"]),
@@ -90,6 +92,8 @@ SAYS = {
     "unknown data format for synthetic data": "parquet",
     "a window too large for memory": "lower space.L",
     "read-only database": "intact",
+    "pruner option of the wrong type": "pruners.median.n_startup_trials must be a whole number",
+    "Hyperband rungs above the budget": "pruners.hyperband.min_resource 2 is above max_resource 1",
 }
 
 
@@ -104,7 +108,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "afile").write_text("a regular file, not a folder\n")
     for folder, old, new in (("other", 'direction = "maximize"', 'direction = "minimize"'),
                              ("metric", 'metric = "val/map"', 'metric = "val/recall@10"'),
-                             ("rungs", "min_resource = 3", "min_resource = 2")):
+                             ("rungs", "min_resource = 3", "min_resource = 2"),
+                             ("five", "n_startup_trials = 5 ", 'n_startup_trials = "five" '),
+                             ("hyperband", "min_resource = 1 ", "min_resource = 2 ")):
         (tmp / folder).mkdir()
         (tmp / folder / "default.toml").write_text(DEFAULT_TOML.replace(old, new))
     (tmp / "empty.toml").write_text(DEFAULT_TOML[: DEFAULT_TOML.index("[space]") + len("[space]\n")])

@@ -2,6 +2,8 @@
 and overrides replace exactly what they name."""
 from __future__ import annotations
 
+import re
+
 import optuna
 import pytest
 
@@ -125,3 +127,31 @@ def test_every_pruner_is_built_with_its_table(study_file, name, options, kind):
     assert type(pruner) is kind
     for key, value in options.items():
         assert getattr(pruner, f"_{key}") == value
+
+
+@pytest.mark.parametrize("name,options,message", [
+    ("median", {"n_startup_trials": "five"}, "pruners.median.n_startup_trials must be a whole number >= 0, got 'five'"),
+    ("median", {"n_startup_trials": -1}, "pruners.median.n_startup_trials must be a whole number >= 0, got -1"),
+    ("median", {"n_warmup_steps": -2}, "pruners.median.n_warmup_steps must be a whole number >= 0, got -2"),
+    ("median", {"interval_steps": 0}, "pruners.median.interval_steps must be a whole number >= 1, got 0"),
+    ("median", {"n_startup_trials": 2.5}, "pruners.median.n_startup_trials must be a whole number >= 0, got 2.5"),
+    ("percentile", {"percentile": 150.0}, "pruners.percentile.percentile must be a number from 0 to 100, got 150.0"),
+    ("percentile", {"percentile": "x"}, "pruners.percentile.percentile must be a number from 0 to 100, got 'x'"),
+    ("successive_halving", {"reduction_factor": 1}, "pruners.successive_halving.reduction_factor must be a whole number >= 2, got 1"),
+    ("successive_halving", {"min_resource": 0}, "pruners.successive_halving.min_resource must be a whole number >= 1 or \"auto\", got 0"),
+    ("hyperband", {"min_resource": 0}, "pruners.hyperband.min_resource must be a whole number >= 1, got 0"),
+    ("hyperband", {"reduction_factor": 1}, "pruners.hyperband.reduction_factor must be a whole number >= 2, got 1"),
+    ("hyperband", {"min_resource": 5, "max_resource": 2},
+     "pruners.hyperband.min_resource 5 is above max_resource 2: no rung fits"),
+    ("hyperband", {"min_resource": 5}, "pruners.hyperband.min_resource 5 is above max_resource 3"),
+])
+def test_a_pruner_setting_that_cannot_work_names_its_key(study_file, name, options, message):
+    path = study_file(pruner=name, pruners={name: options}, max_epochs=3)
+    with pytest.raises(StudyError, match=rf"tiny\.toml: {re.escape(message)}"):
+        make_pruner(load_study_spec(str(path)))
+
+
+def test_a_bad_table_of_a_pruner_the_study_does_not_use_is_refused_too(study_file):
+    path = study_file(pruner="median", pruners={"hyperband": {"reduction_factor": "three"}})
+    with pytest.raises(StudyError, match=r"pruners\.hyperband\.reduction_factor must be a whole number >= 2"):
+        make_pruner(load_study_spec(str(path)))
