@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from dataclasses import fields
-from typing import Any
+from dataclasses import MISSING, fields
+from typing import Any, Mapping
 
 from caser.config import DataConfig, ModelConfig, TrainConfig
+from caser.errors import DataError
 
 
 HELP = {
@@ -47,6 +48,12 @@ DATA_FLAGS = {
 
 
 _TYPES = {"str": str, "int": int, "float": float}
+# Ranges the configs leave to the libraries (whose errors name no flag) or do not check:
+# dest -> (lowest, highest or None). Training seeds are 32-bit in numpy and Lightning.
+FLAG_RANGES = {
+    "seed": (0, 2**32 - 1), "data_seed": (0, None),
+    "data_min_user_interactions": (0, None), "data_min_item_interactions": (0, None),
+}  # fmt: skip
 
 
 def _flag(name: str) -> str:
@@ -82,12 +89,51 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, DataConfig]:
-    """Build the three configs from parsed flags (ValueError for impossible values)."""
-    model = ModelConfig(**{f.name: getattr(args, f.name) for f in fields(ModelConfig)})
-    train = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    """Build the three configs from parsed flags; an impossible value is a DataError naming its
+    flag (`--L: L must be at least 1, got 0`)."""
+    check_flag_ranges(args)
+    model = build_config(ModelConfig, {f.name: getattr(args, f.name) for f in fields(ModelConfig)})
+    train = build_config(TrainConfig, {f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     data_fields = {name: getattr(args, "data_" + name) for name in DATA_FLAGS}
-    data = DataConfig(spec=args.data, **data_fields)
+    flags = {name: flag for name, (flag, _) in DATA_FLAGS.items()}
+    data = build_config(DataConfig, {"spec": args.data, **data_fields}, flags)
     return model, train, data
+
+
+def check_flag_ranges(args: argparse.Namespace) -> None:
+    """Refuse a flag outside `FLAG_RANGES`, naming the flag and its range."""
+    for dest, (low, high) in FLAG_RANGES.items():
+        value = getattr(args, dest)
+        if value is None or (low <= value and (high is None or value <= high)):
+            continue
+        flag = DATA_FLAGS[dest[len("data_") :]][0] if dest.startswith("data_") else _flag(dest)
+        span = f"from {low} to {high}" if high is not None else f"from {low} up"
+        raise DataError(f"{flag} must be {span}, got {value}")
+
+
+def build_config(cls: type, values: Mapping[str, Any], flags: Mapping[str, str] | None = None) -> Any:
+    """`cls(**values)`, its ValueError turned into a DataError naming the flag(s) at fault:
+    those whose value alone gives the same error, else the ones given other than the default
+    (`--nv, --nh: nv = nh = 0 ...`). flags: field -> flag, default `--field-name`."""
+    flags = flags or {name: _flag(name) for name in values}
+    try:
+        return cls(**values)
+    except ValueError as err:
+        message = str(err)
+    named = [name for name in flags if _refusal(cls, {name: values[name]}) == message]
+    if not named:
+        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        named = [name for name in flags if name in defaults and values[name] != defaults[name]]
+    raise DataError(f"{', '.join(flags[name] for name in named)}: {message}") from None
+
+
+def _refusal(cls: type, values: Mapping[str, Any]) -> str | None:
+    """What `cls(**values)` raises as a ValueError, or None when it builds."""
+    try:
+        cls(**values)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 def command_line(

@@ -89,6 +89,8 @@ def generate(
             f"synthetic: {mean_events:.0f} events per user is too dense for {num_items} items; "
             f"ask for at most {int(num_items / 2 / (1 + length_spread))} per user"
         )
+    if seed < 0:  # numpy would say "expected non-negative integer", naming nothing
+        raise DataError(f"synthetic: the data seed must be from 0 up, got {seed}")
     if not 2 <= lo <= hi or max_offset > lo - 2 or not 0 <= noise < 1:
         raise ValueError("need 2 <= lo <= hi, max_offset <= lo - 2 and 0 <= noise < 1")
     rng = np.random.default_rng(seed)

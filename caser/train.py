@@ -20,7 +20,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from caser.arguments import add_config_arguments, add_data_arguments, configs_from_args
+from caser.arguments import add_config_arguments, add_data_arguments, build_config, configs_from_args
 from caser.callbacks import EpochHistory, SaveLast, quiet_lightning
 from caser.config import ModelConfig, TrainConfig
 from caser.data_module import PROTOCOLS, CaserDataModule, PreparedData
@@ -197,7 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_config, train_config, data_config = configs_from_args(args)
         stopping = None
         if args.patience is not None or args.min_delta:
-            stopping = StoppingRule(monitor="val/map", patience=args.patience, min_delta=args.min_delta)
+            stopping = build_config(StoppingRule, {"monitor": "val/map", "patience": args.patience,
+                                                   "min_delta": args.min_delta},
+                                    {"patience": "--patience", "min_delta": "--min-delta"})
         loaded_at = time.perf_counter()
         split = load_split(data_config)
         print(f"data {data_config.spec}: {split.train.num_users} users, {split.train.num_items} items, "

@@ -45,3 +45,38 @@ def test_protocol_is_the_flag_and_split_its_earlier_name(flag, capsys):
     assert main(["--data", TINY_DATA, "--epochs", "1", "--d", "8", flag, "test", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert sorted(metrics) == sorted(metric_names("test"))  # trained on train+validation, scored on test
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["--seed", "-5"], "error: --seed must be from 0 to 4294967295, got -5"),
+    (["--seed", str(2**32)], "error: --seed must be from 0 to 4294967295, got 4294967296"),
+    (["--data-seed", "-1"], "error: --data-seed must be from 0 up, got -1"),
+    (["--min-user-interactions", "-1"], "error: --min-user-interactions must be from 0 up, got -1"),
+    (["--min-item-interactions", "-2"], "error: --min-item-interactions must be from 0 up, got -2"),
+    (["--L", "0"], "error: --L: L must be at least 1, got 0"),
+    (["--batch-size", "0"], "error: --batch-size: batch_size must be >= 1, got 0"),
+    (["--neg-samples", "0"], "error: --neg-samples: neg_samples must be >= 1, got 0"),
+    (["--epochs", "0"], "error: --epochs: epochs must be >= 1, got 0"),
+    (["--dropout", "1"], "error: --dropout: dropout must be in [0, 1), got 1.0"),
+    (["--lr", "0"], "error: --lr: lr must be > 0, got 0.0"),
+    (["--l2", "nan"], "error: --l2: l2 must be a finite number, got nan"),
+    (["--nv", "-1"], "error: --nv: nv and nh must be >= 0, got nv=-1, nh=16"),
+    (["--nv", "0", "--nh", "0"], "error: --nv, --nh: nv = nh = 0 leaves Caser with no convolutional features"),
+    (["--ac-conv", "foo"], "error: --ac-conv: unknown activation 'foo'; choose from iden, relu, tanh, sigm"),
+    (["--train-frac", "2"], "error: --train-frac: need 0 < train_frac, 0 <= val_frac and train_frac + "
+                            "val_frac <= 1, got 2.0 and 0.1"),
+    (["--train-frac", "0.5", "--val-frac", "0.6"], "error: --train-frac, --val-frac: need 0 < train_frac, "
+                                                   "0 <= val_frac and train_frac + val_frac <= 1, got 0.5 and 0.6"),
+    (["--holdout", "x"], "error: --holdout: holdout must be 'ratio' or 'loo', got 'x'"),
+    (["--patience", "0"], "error: --patience: patience must be >= 1 (or unset to train the whole budget), got 0"),
+    (["--min-delta", "-1"], "error: --min-delta: min_delta must be "),  # caser.stopping's wording
+])
+def test_every_impossible_flag_value_is_one_line_naming_the_flag(argv, line, capsys):
+    """Issue 24 defect 20: `--seed -5` printed numpy's "-5 is not in bounds" (after loading the
+    data), `--data-seed -1` "expected non-negative integer", and `--min-user-interactions -1`
+    trained unfiltered: none named the flag."""
+    from caser.train import main
+
+    assert main(["--data", TINY_DATA, "--epochs", "1", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(line) and (err[0] == line or line.endswith(" "))

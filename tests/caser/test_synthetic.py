@@ -139,3 +139,9 @@ def test_distinct_draws_are_distinct_and_uniform_in_every_position():
     pairs = np.bincount(first3[:, 0] * 10 + first3[:, 1], minlength=100)
     assert (pairs[np.arange(0, 100, 11)] == 0).all()
     assert np.abs(np.delete(pairs, np.arange(0, 100, 11)) - 40_000 / 90).max() < 110
+
+
+def test_a_negative_seed_is_a_data_error_not_numpys_message():
+    """A study's `data.seed = -1` reached numpy: a traceback ending "expected non-negative integer"."""
+    with pytest.raises(DataError, match=r"^synthetic: the data seed must be from 0 up, got -1$"):
+        generate(num_users=20, num_items=50, num_interactions=200, seed=-1)

@@ -58,8 +58,8 @@ def test_an_unknown_format_is_refused_even_for_synthetic_data(capsys):
         DataConfig(spec="synthetic", format="parquet")
     assert main(["--data", TINY_DATA, "--format", "xyz", "--epochs", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: unknown format 'xyz'; choose from auto, triplets, quadruplets, movielens, "
-                   "ratings-dat, pairs, santander, gowalla"]
+    assert err == ["error: --format: unknown format 'xyz'; choose from auto, triplets, quadruplets, "
+                   "movielens, ratings-dat, pairs, santander, gowalla"]
 
 
 @pytest.mark.parametrize("field, value", [("lr", float("nan")), ("lr", float("inf")),
