@@ -160,9 +160,9 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
             rule = convergence_rule(view, args.final_max_epochs, args.final_patience)
             data = study_data(view)  # before anything trains: the study's own data only
             if unkeyed_entries(view.user_attrs):
-                print(f"final evaluation: {unkeyed_entries(view.user_attrs)} cached runs from an "
-                      "earlier version, whose cache did not record the data they trained on, are "
-                      "not reused", file=sys.stderr)
+                print(f"final evaluation: {unkeyed_entries(view.user_attrs)} cached result(s) from "
+                      "before the cache recorded its data are not reused: nothing says which data "
+                      "they were trained on", file=sys.stderr)
             final = run_final(
                 view, args.top, args.final_seeds, train_fn or caser_train_fn(data),
                 final_epochs=args.final_epochs, refresh=args.refresh, progress=sys.stderr,

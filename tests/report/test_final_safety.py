@@ -50,3 +50,16 @@ def test_cached_results_are_reused_only_on_the_data_they_were_trained_on(tmp_pat
     restored = FakeTrain()
     assert report.main(argv, train_fn=restored) == 0
     assert restored.calls == [] and f"0 runs trained, {len(first.calls)} cached" in capsys.readouterr().err
+
+
+def test_cached_results_from_before_the_cache_named_its_data_are_retrained_and_it_says_so(
+        tmp_path, capsys):
+    study = make_study(tmp_path, n=4, extra_states=False)
+    old = {"metrics": {"test/map": 0.99}, "users": [], "user_ap": []}  # an unkeyed entry
+    study.set_user_attr("final/trial_0000/seed_0/epochs_9", old)
+    fake = FakeTrain()
+    assert report.main(ARGS + ["--storage", storage(tmp_path)], train_fn=fake) == 0
+    assert fake.calls
+    err = capsys.readouterr().err
+    assert ("final evaluation: 1 cached result(s) from before the cache recorded its data are not "
+            "reused: nothing says which data they were trained on") in err
