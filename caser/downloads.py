@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from caser.errors import DataError
+from caser.paths import not_a_regular_file
 from caser.urls import redact_url, split_credentials
 
 DOWNLOAD_TIMEOUT_S = 20
@@ -95,10 +96,11 @@ def fetch_once(source: Source, folder: Path, label: str) -> Path:
     """The cached file of `source` in `folder`, fetched and checked first if missing (module doc)."""
     folder = Path(folder)
     target = folder / source.cached_name
+    published = folder / source.published_name
+    _check_places(folder, (target, published), label)
     if target.is_file():
         return target
     by_hand = _by_hand(source, folder, target)
-    published = folder / source.published_name
     if published.is_file():  # put there by hand: checked and unpacked as a download would be
         _keep(published, source, target, label, f"{published}", by_hand)
         return target
@@ -121,6 +123,21 @@ def fetch_once(source: Source, folder: Path, label: str) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def _check_places(folder: Path, files: tuple[Path, ...], label: str) -> None:
+    """Refuse, naming it, a cache folder that is not a folder and a cached or published file
+    that is not a regular file (a directory, a FIFO): taken for missing, it read as a failed
+    download, and a FIFO would block whoever opened it."""
+    if folder.exists() and not folder.is_dir():
+        kind = not_a_regular_file(folder) or "a regular file"
+        raise DataError(f"{label}: {folder} is {kind}, not a folder: move it away (or set "
+                        "CASER_CACHE to another folder)")
+    for path in files:
+        odd = not_a_regular_file(path)
+        if odd is not None:
+            raise DataError(f"{label}: {path} is {odd}, not a regular file: remove it or put the "
+                            "file there (or set CASER_CACHE to another folder)")
 
 
 def _by_hand(source: Source, folder: Path, target: Path) -> str:

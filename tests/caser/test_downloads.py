@@ -9,6 +9,7 @@ import base64
 import gzip
 import hashlib
 import io
+import os
 import socket
 import threading
 import zipfile
@@ -189,3 +190,31 @@ def test_a_corrupt_download_is_refused_as_unusable(server, tmp_path):
     with pytest.raises(DataError, match=r"the downloaded ml-1m.zip is not a usable archive"):
         fetch_once(source, tmp_path / "f", "ml-1m")
     assert files_in(tmp_path / "f") == []
+
+
+@pytest.mark.parametrize("name", ["ratings.dat", "ml-1m.zip"])
+def test_a_directory_in_place_of_the_cached_or_published_file_is_named_as_such(tmp_path, name):
+    """Issue 24 defect 21: a directory named ratings.dat gave "ratings.dat is missing"."""
+    folder = tmp_path / "cache" / "ml-1m"
+    (folder / name).mkdir(parents=True)
+    with pytest.raises(DataError) as info:
+        load_sequences(DataConfig(spec="ml-1m"))
+    assert str(info.value) == (f"ml-1m: {folder / name} is a directory, not a regular file: remove "
+                               "it or put the file there (or set CASER_CACHE to another folder)")
+    assert (folder / name).is_dir()  # nothing of the user's is removed
+
+
+def test_a_fifo_in_place_of_the_cached_file_is_named_and_not_opened(tmp_path):
+    folder = tmp_path / "cache" / "ml-1m"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "ratings.dat")
+    with pytest.raises(DataError, match=r"ratings\.dat is a FIFO \(named pipe\), not a regular file"):
+        load_sequences(DataConfig(spec="ml-1m"))
+
+
+def test_a_file_in_place_of_the_cache_folder_is_named_as_such(tmp_path):
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "ml-1m").write_text("not a folder")
+    with pytest.raises(DataError, match=rf"^ml-1m: {tmp_path / 'cache' / 'ml-1m'} is a regular file, "
+                                        "not a folder"):
+        load_sequences(DataConfig(spec="ml-1m"))
