@@ -24,9 +24,11 @@ PATIENCE = "patience"  # the stopping rule: evaluations without improvement (Non
 MIN_DELTA = "min_delta"  # the stopping rule: the improvement that counts
 SAMPLER = "sampler"  # {"name": ..., "args": {...}} as the sweep built it
 PRUNER = "pruner"  # {"name": ..., "options": {...}} as the sweep built it
+DEFAULT_SEEDS = "default_seeds"  # extra training seeds of the default: the study's noise floor
 
 # A trial's attributes.
 IS_DEFAULT = "is_default"  # the enqueued original defaults (a retry of them inherits it)
+DEFAULT_REPLICA = "default_replica"  # k: the defaults again with the study's seed + k (noise floor)
 WORKER = "worker"  # who ran the trial, across processes and machines
 REASON = "reason"  # why it did not complete: infeasible, pruned, diverged, interrupted
 INFEASIBLE = "infeasible"  # pruned before any training: it spends no budget
@@ -98,6 +100,11 @@ class TrialRecord:
 
 def is_default(trial: FrozenTrial) -> bool:
     return bool(trial.user_attrs.get(IS_DEFAULT))
+
+
+def is_replica(trial: FrozenTrial) -> bool:
+    """One of the default's extra seeds: the noise floor, not a configuration of its own."""
+    return trial.user_attrs.get(DEFAULT_REPLICA) is not None
 
 
 def is_infeasible(trial: FrozenTrial) -> bool:
