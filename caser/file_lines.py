@@ -2,6 +2,7 @@
 
     lineno, text = nth_data_line(path, row)        # the row-th non-blank line, as pandas counts
     raise column_count_error(path, 4, str.split)   # the first line without 4 fields
+    raise not_text_error(path)                     # the first line not UTF-8, or with a NUL
 
 Why apart from the parsers: pandas' C engine is fast because it tracks no line numbers, so the
 readers never count lines on success; only once something is known to be wrong does a plain
@@ -14,6 +15,8 @@ import io
 from pathlib import Path
 from typing import IO, Callable
 
+import numpy as np
+
 from caser.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -23,6 +26,11 @@ def is_gzip(path: Path) -> bool:
     """Whether the file starts with gzip's magic number (its name does not matter)."""
     with open(path, "rb") as handle:
         return handle.read(2) == GZIP_MAGIC
+
+
+def open_bytes(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzip."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
 
 
 def open_text(path: Path) -> IO[str]:
@@ -63,3 +71,31 @@ def column_count_error(path: Path, ncols: int, split: Callable[[str], list[str]]
             if found != ncols:
                 return DataError(f"{path}: line {lineno}: expected {ncols} columns, found {found}")
     return DataError(f"{path}: could not parse the file as {ncols} columns per line")
+
+
+def not_text_error(path: Path) -> DataError:
+    """The first line that is not UTF-8 text or holds a NUL byte (a binary or corrupted file),
+    as a DataError naming the line and the byte; lines count as text mode counts them (a line
+    ends at a newline, a carriage return, or both)."""
+    lineno = 0
+    with open_bytes(path) as handle:
+        for chunk in handle:
+            for raw in chunk.splitlines() or [b""]:
+                lineno += 1
+                try:
+                    raw.decode("utf-8")
+                    at, what = raw.find(b"\0"), "not text"
+                except UnicodeDecodeError as err:
+                    at, what = err.start, "not UTF-8 text"
+                if at >= 0:
+                    return DataError(f"{path}: line {lineno}: {what} (byte {at + 1} of the line is "
+                                     f"0x{raw[at]:02x})")
+    return DataError(f"{path}: not UTF-8 text")
+
+
+def check_no_nul(path: Path, *ids: np.ndarray) -> None:
+    """Refuse ids holding a NUL byte (a binary or corrupted file: pandas reads one into a token),
+    naming the line. Integer ids hold none, so only text ids are looked at, distinct ones."""
+    for column in ids:
+        if column.dtype == object and any("\0" in token for token in column if token is not None):
+            raise not_text_error(path)

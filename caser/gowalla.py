@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from caser.errors import DataError
-from caser.file_lines import column_count_error, is_gzip, nth_data_line
+from caser.file_lines import check_no_nul, column_count_error, is_gzip, not_text_error, nth_data_line
 from caser.remap import build_sequences, dense_tokens, user_time_order, with_padding
 from caser.sequences import Sequences
 
@@ -54,10 +54,10 @@ def read_gowalla(path: str | Path) -> Sequences:
         )  # fmt: skip
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: line 1: empty file, no check-ins") from None
+    except UnicodeDecodeError:  # before ValueError, of which it is one
+        raise not_text_error(path) from None
     except (pd.errors.ParserError, ValueError):  # too many fields, or too few for the dtypes
         raise column_count_error(path, FIELDS, _tab_fields) from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not a text file ({err.reason})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as err:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read ({err})") from None
     if len(frame) == 0:
@@ -68,6 +68,7 @@ def read_gowalla(path: str | Path) -> Sequences:
     seconds = check_in_seconds(frame[1].to_numpy(), path)
     users, user_ids = dense_tokens(frame[0].to_numpy())
     items, item_ids = dense_tokens(frame[4].to_numpy())
+    check_no_nul(path, user_ids, item_ids)
     order = user_time_order(users, seconds)
     return build_sequences(users[order], items[order] + 1, user_ids, with_padding(item_ids))
 

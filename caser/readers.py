@@ -28,7 +28,9 @@ import pandas as pd
 from caser.config import DATA_FORMATS
 from caser.errors import DataError
 from caser.gowalla import looks_like_gowalla, read_gowalla
-from caser.file_lines import column_count_error, first_nonempty_line, nth_data_line
+from caser.file_lines import (
+    check_no_nul, column_count_error, first_nonempty_line, not_text_error, nth_data_line,
+)
 from caser.paths import not_a_regular_file
 from caser.remap import build_sequences, dense_tokens, stable_argsort, user_time_order, with_padding
 from caser.santander import read_santander
@@ -139,8 +141,8 @@ def _read_columns(path: Path, format: str) -> Sequences:
         raise DataError(f"{path}: line 1: empty file, no interactions") from None
     except pd.errors.ParserError:
         raise column_count_error(path, ncols, split) from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not a text file ({err.reason})") from None
+    except UnicodeDecodeError:
+        raise not_text_error(path) from None
     if len(frame) == 0:
         raise DataError(f"{path}: line 1: empty file, no interactions")
     if frame.shape[1] != ncols or frame.isna().to_numpy().any():
@@ -158,6 +160,7 @@ def _read_columns(path: Path, format: str) -> Sequences:
 
     users, user_ids = dense_tokens(frame[0].to_numpy())
     items, item_ids = dense_tokens(frame[1].to_numpy())
+    check_no_nul(path, user_ids, item_ids)
     for codes, ids in ((users, user_ids), (items, item_ids)):
         _reject_header(path, codes, ids)
     order = stable_argsort(users) if timestamps is None else user_time_order(users, timestamps)

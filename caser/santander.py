@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from caser.errors import DataError
+from caser.file_lines import not_text_error
 from caser.remap import build_sequences, dense_tokens, factorize_tokens, integer_tokens, stable_argsort
 from caser.sequences import Sequences
 
@@ -106,8 +107,8 @@ def _readable(path: Path) -> Iterator[None]:
         raise DataError(f"{path}: line 1: empty file, no Santander header") from None
     except pd.errors.ParserError as err:
         raise DataError(f"{path}: cannot parse as CSV ({' '.join(str(err).split())})") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not a text file ({err.reason})") from None
+    except UnicodeDecodeError:
+        raise not_text_error(path) from None
     except (OSError, EOFError, zipfile.BadZipFile) as err:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read ({err})") from None
 

@@ -54,3 +54,53 @@ def test_a_pipe_such_as_dev_stdin_is_refused(tmp_path):
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def lines_of(fmt: str, count: int) -> list[bytes]:
+    """`count` well-formed lines of `fmt`, a few users and items."""
+    line = {"pairs": "{u} {i}", "triplets": "{u} {i} 5", "quadruplets": "{u} {i} 5 {t}",
+            "movielens": "{u}\t{i}\t5\t{t}", "ratings-dat": "{u}::{i}::5::{t}",
+            "gowalla": "{u}\t2010-10-19T23:55:{s:02d}Z\t30.2\t-97.7\t{i}"}[fmt]
+    return [(line.format(u=t % 7 + 1, i=t % 11 + 1, t=1000 + t, s=t % 60) + "\n").encode()
+            for t in range(count)]
+
+
+SANTANDER_HEADER = b"fecha_dato,ncodpers,ind_ahor_fin_ult1,ind_cco_fin_ult1\n"
+
+
+def santander_lines(count: int) -> list[bytes]:
+    return [SANTANDER_HEADER] + [f"2015-0{t % 5 + 1}-28,{t % 7 + 1},{t % 2},1\n".encode()
+                                 for t in range(count - 1)]
+
+
+def with_byte(lines: list[bytes], lineno: int, byte: bytes, at: int = 1) -> bytes:
+    broken = list(lines)
+    broken[lineno - 1] = broken[lineno - 1][:at] + byte + broken[lineno - 1][at:]
+    return b"".join(broken)
+
+
+@pytest.mark.parametrize("fmt", ["pairs", "triplets", "quadruplets", "movielens", "ratings-dat",
+                                 "gowalla", "gowalla.gz", "santander"])
+def test_a_byte_that_is_not_utf8_names_its_line(tmp_path, fmt):
+    """Issue 24 defect 22: one 0xFF byte on line 101 gave "not a text file (invalid start
+    byte)", no line, though the README promises the file and the line."""
+    import gzip
+
+    lines = santander_lines(150) if fmt == "santander" else lines_of(fmt.removesuffix(".gz"), 150)
+    data = with_byte(lines, 101, b"\xff")
+    path = tmp_path / "data.txt"
+    path.write_bytes(gzip.compress(data) if fmt.endswith(".gz") else data)
+    with pytest.raises(DataError) as info:
+        read_interactions(path, fmt.removesuffix(".gz"))
+    assert str(info.value) == f"{path}: line 101: not UTF-8 text (byte 2 of the line is 0xff)"
+    with pytest.raises(DataError, match=r"line 101: not UTF-8 text"):
+        read_interactions(path)  # the format detected
+
+
+@pytest.mark.parametrize("fmt", ["triplets", "ratings-dat", "gowalla"])
+def test_a_nul_byte_in_an_id_names_its_line(tmp_path, fmt):
+    """pandas read `2\\x003` as an id of its own: a binary or corrupted file read as data."""
+    path = tmp_path / "data.txt"
+    path.write_bytes(with_byte(lines_of(fmt, 30), 12, b"\x00"))
+    with pytest.raises(DataError, match=r"^\S+data\.txt: line 12: not text \(byte 2 of the line is 0x00\)$"):
+        read_interactions(path)
