@@ -7,7 +7,8 @@ Two holdout schemes (`DataConfig.holdout`), both per user and in time order:
 - loo (leave-one-out): the last event test, the one before it validation, the rest train.
 
 Every user must keep at least one training event (Caser needs history to predict from); others
-are a DataError naming the user and the `min_user_interactions` that drops all such users.
+are a DataError naming the user and the `min_user_interactions` that drops all such users, or,
+when that filter would leave nobody, saying that the data is too short for the holdout.
 Validation or test may be empty for a user: that user is simply not evaluated there. All three parts keep the same users, items and raw-id maps.
 """
 from __future__ import annotations
@@ -72,12 +73,30 @@ def _too_short_error(seqs: Sequences, cfg: DataConfig, empty: np.ndarray, rule: 
     raw = seqs.user_ids[u] if seqs.user_ids is not None else u
     need = min_user_events(cfg)
     kept = kcore(seqs, need, cfg.min_item_interactions)
+    if kept.num_users == 0:  # advice that drops everyone would only lead to "no user left"
+        return _too_short_data_error(seqs, cfg, rule, need)
     return DataError(
         f"user {raw}: {int(seqs.lengths[u])} event(s) leave no training item under {rule}; "
         f"{len(empty)} user(s) are that short. Drop them with --min-user-interactions {need} "
         f"(python -m caser.train) or data.min_user_interactions = {need} (study file): that "
         f"drops {seqs.num_users - kept.num_users} user(s) and {seqs.num_events - kept.num_events} "
         f"event(s)"
+    )
+
+
+def _too_short_data_error(seqs: Sequences, cfg: DataConfig, rule: str, need: int) -> DataError:
+    """No filter makes this data fit the rule: say so, and why (too short, or the item filter)."""
+    longest = int(seqs.lengths.max())
+    if longest < need:
+        return DataError(
+            f"the data is too short for {rule}: a user needs {need} events to keep a training item "
+            f"and the longest has {longest}, so --min-user-interactions {need} (a study file's "
+            "data.min_user_interactions) would drop every user"
+        )
+    return DataError(
+        f"the data is too small for {rule} with min_item_interactions={cfg.min_item_interactions}: "
+        f"--min-user-interactions {need} (data.min_user_interactions), which a user needs to keep "
+        "a training item, leaves no user once the items it makes rare are dropped too"
     )
 
 

@@ -58,3 +58,35 @@ def test_the_filter_the_error_names_makes_the_split_work_and_drops_what_it_said(
     assert before.num_users - split.train.num_users == users
     kept = split.train.num_events + split.val.num_events + split.test.num_events
     assert before.num_events - kept == events
+
+
+@pytest.mark.parametrize("holdout, lengths, rule", [
+    ("loo", [2, 2, 1], "holdout 'loo' (needs 3 events: train, validation, test)"),
+    ("ratio", [1, 1], "holdout 'ratio' with train_frac=0.7"),
+])
+def test_data_too_short_for_the_holdout_says_so_instead_of_a_filter_that_drops_everyone(
+    tmp_path, holdout, lengths, rule
+):
+    """Issue 24 defect 23: every user with 2 events under loo: the advice was
+    "--min-user-interactions 3 ... drops 3 user(s)", all of them; following it: "no user left"."""
+    path = write_pairs(tmp_path, [f"u{u} i{i}" for u, n in enumerate(lengths) for i in range(n)])
+    with pytest.raises(DataError) as info:
+        load_split(DataConfig(spec=str(path), format="pairs", holdout=holdout))
+    need = 3 if holdout == "loo" else 2
+    assert str(info.value) == (
+        f"the data is too short for {rule}: a user needs {need} events to keep a training item and "
+        f"the longest has {max(lengths)}, so --min-user-interactions {need} (a study file's "
+        "data.min_user_interactions) would drop every user")
+
+
+def test_a_filter_that_leaves_nobody_once_rare_items_go_too_says_so(tmp_path):
+    # a is long enough for loo; dropping b and c leaves x, y, z with one event each, which the
+    # item minimum of 2 drops, and a with them.
+    path = write_pairs(tmp_path, ["a x", "a y", "a z", "b x", "b y", "c z"])
+    with pytest.raises(DataError) as info:
+        load_split(DataConfig(spec=str(path), format="pairs", holdout="loo", min_item_interactions=2))
+    assert str(info.value) == (
+        "the data is too small for holdout 'loo' (needs 3 events: train, validation, test) with "
+        "min_item_interactions=2: --min-user-interactions 3 (data.min_user_interactions), which a "
+        "user needs to keep a training item, leaves no user once the items it makes rare are "
+        "dropped too")
