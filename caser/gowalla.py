@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from caser.errors import DataError
+from caser.errors import DataError, shown
 from caser.file_lines import check_no_nul, column_count_error, is_gzip, not_text_error, nth_data_line
 from caser.remap import build_sequences, dense_tokens, user_time_order, with_padding
 from caser.sequences import Sequences
@@ -107,7 +107,7 @@ def _time_error(path: Path, row: int) -> DataError:
     lineno, text = nth_data_line(path, row)
     fields = _tab_fields(text)
     value = fields[1] if len(fields) > 1 else ""
-    return DataError(f"{path}: line {lineno}: check-in time {value!r} is not {TIME_FORMAT}")
+    return DataError(f"{path}: line {lineno}: check-in time {shown(value)} is not {TIME_FORMAT}")
 
 
 def _tab_fields(text: str) -> list[str]:

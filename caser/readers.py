@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from caser.config import DATA_FORMATS
-from caser.errors import DataError
+from caser.errors import DataError, shown
 from caser.gowalla import looks_like_gowalla, read_gowalla
 from caser.file_lines import (
     check_no_nul, column_count_error, first_nonempty_line, not_text_error, nth_data_line,
@@ -156,7 +156,7 @@ def _read_columns(path: Path, format: str) -> Sequences:
         if len(bad):
             lineno, text = nth_data_line(path, int(bad[0]))
             field = split(text)[3]
-            raise DataError(f"{path}: line {lineno}: timestamp {field!r} is not a number")
+            raise DataError(f"{path}: line {lineno}: timestamp {shown(field)} is not a number")
 
     users, user_ids = dense_tokens(frame[0].to_numpy())
     items, item_ids = dense_tokens(frame[1].to_numpy())
@@ -177,7 +177,7 @@ def _reject_header(path: Path, codes: np.ndarray, ids: np.ndarray) -> None:
     numeric = pd.to_numeric(pd.Series(others, dtype=object), errors="coerce").notna().all()
     if numeric and pd.isna(pd.to_numeric(ids[first], errors="coerce")) and (codes == first).sum() == 1:
         lineno, text = nth_data_line(path, 0)
-        raise DataError(f"{path}: line {lineno}: looks like a header ({text!r}); remove it")
+        raise DataError(f"{path}: line {lineno}: looks like a header ({shown(text)}); remove it")
 
 
 def _split_ratings_dat(text: str) -> list[str]:

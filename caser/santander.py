@@ -28,7 +28,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from caser.errors import DataError
+from caser.errors import DataError, shown
 from caser.file_lines import not_text_error
 from caser.remap import build_sequences, dense_tokens, factorize_tokens, integer_tokens, stable_argsort
 from caser.sequences import Sequences
@@ -133,7 +133,8 @@ def _first_bad(mask: np.ndarray, path: Path, what: str, values: pd.Series) -> No
     if len(bad):
         row = int(bad[0])
         raw = values.iloc[row]
-        raise DataError(f"{path}: line {int(values.index[row]) + 2}: {what} {raw!r}")
+        value = shown(raw) if isinstance(raw, str) else "an empty field"  # NaN: nothing there
+        raise DataError(f"{path}: line {int(values.index[row]) + 2}: {what} {value}")
 
 
 def _customer_ids(column: pd.Series, path: Path) -> np.ndarray:

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from caser.config import DataConfig
-from caser.datasets import load_sequences
+from caser.datasets import load_sequences, load_split
 from caser.errors import DataError
 from caser.readers import read_interactions
 from tests.helpers import ROOT
@@ -104,3 +104,55 @@ def test_a_nul_byte_in_an_id_names_its_line(tmp_path, fmt):
     path.write_bytes(with_byte(lines_of(fmt, 30), 12, b"\x00"))
     with pytest.raises(DataError, match=r"^\S+data\.txt: line 12: not text \(byte 2 of the line is 0x00\)$"):
         read_interactions(path)
+
+
+HUGE = "9" * 2_000_000 + "x"  # a field of 2 MB: the message quotes its start and says its length
+
+
+def huge_at(lines: list[bytes], lineno: int, field: int, sep: bytes) -> bytes:
+    broken = list(lines)
+    fields = broken[lineno - 1].rstrip(b"\n").split(sep)
+    fields[field] = HUGE.encode()
+    broken[lineno - 1] = sep.join(fields) + b"\n"
+    return b"".join(broken)
+
+
+def assert_short(message: str, lineno: int) -> None:
+    assert len(message) < 400, message[:400]
+    assert f"line {lineno}:" in message and "... (2,000,001 characters)" in message
+
+
+@pytest.mark.parametrize("fmt, field, sep", [("quadruplets", 3, b" "), ("ratings-dat", 3, b"::"),
+                                             ("gowalla", 1, b"\t")])
+def test_a_huge_field_is_quoted_short_with_its_length(tmp_path, fmt, field, sep):
+    """Issue 24 defect 26: a 5 MB field on line 50 gave a 5 MB error line."""
+    path = tmp_path / "data.txt"
+    path.write_bytes(huge_at(lines_of(fmt, 80), 50, field, sep))
+    with pytest.raises(DataError) as info:
+        read_interactions(path, fmt)
+    assert_short(str(info.value), 50)
+
+
+@pytest.mark.parametrize("field", [0, 1, 2])  # fecha_dato, ncodpers, a product flag
+def test_a_huge_santander_field_is_quoted_short(tmp_path, field):
+    path = tmp_path / "train.csv"
+    path.write_bytes(huge_at(santander_lines(80), 50, field, b","))
+    with pytest.raises(DataError) as info:
+        read_interactions(path, "santander")
+    assert_short(str(info.value), 50)
+
+
+def test_a_huge_header_line_is_quoted_short(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text(f"user {HUGE}\n" + "".join(f"{u} {u + 1}\n" for u in range(20)))
+    with pytest.raises(DataError, match="looks like a header") as info:
+        read_interactions(path)
+    assert len(str(info.value)) < 400 and "... (2,000,006 characters)" in str(info.value)
+
+
+def test_a_huge_user_id_too_short_for_the_split_is_quoted_short(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text(f"{HUGE} 1\n" + "".join(f"u{u} {i}\n" for u in range(5) for i in range(4)))
+    with pytest.raises(DataError, match="leave no training item") as info:
+        load_split(DataConfig(spec=str(path), format="pairs"))
+    assert len(str(info.value)) < 600 and "... (2,000,001 characters)" in str(info.value)

@@ -137,3 +137,9 @@ def test_customer_numbers_are_tokens_a_leading_zero_is_another_customer(tmp_path
     decimal = write_csv(tmp_path / "d.csv", [*rows, ("2015-03-28", "15889.0", {"cco"})])
     with pytest.raises(DataError, match=r"d\.csv: line 5: ncodpers is not a customer number: '15889.0'"):
         read_santander(decimal)
+
+
+def test_an_empty_customer_number_is_called_empty_not_nan(tmp_path):
+    path = write_csv(tmp_path / "e.csv", [("2015-01-28", "", {"cco"}), ("2015-02-28", "7", {"cco"})])
+    with pytest.raises(DataError, match=r"e\.csv: line 2: ncodpers is not a customer number: an empty field$"):
+        read_santander(path)
