@@ -10,6 +10,7 @@ mistake is one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +26,7 @@ import optuna  # noqa: E402
 from caser.errors import DataError  # noqa: E402
 from search.errors import StudyError  # noqa: E402
 from search.report import DEFAULT_IMPORTANCE_BOOTSTRAP, DEFAULT_TOP_K  # noqa: E402
+from search.report.files import missing_folders, remove_folders, write_files  # noqa: E402
 from search.report.view import StudyView  # noqa: E402
 from search.storage import load_existing_study, redact, storage_url  # noqa: E402
 
@@ -107,7 +109,7 @@ def check_outputs(out: Path | None, plots: Path | None) -> None:
 
 def _probe(path: Path, flag: str, folder: bool) -> None:
     """Create `path`'s missing folders and a file in the right place, then remove what was new."""
-    missing = [p for p in [path, *path.parents] if not p.exists()]
+    missing = missing_folders(path)
     directory = path if folder else path.parent
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -171,6 +173,7 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
             print(f"final evaluation: {final.trained} runs trained, {final.cached} cached",
                   file=sys.stderr)
         link_base = args.out.parent if args.out is not None else None
+        new_plots = missing_folders(plots_dir(args)) if plots_dir(args) is not None else []
         if args.importance_bootstrap:
             print(f"importances: {args.importance_bootstrap} bootstrap resamples of the "
                   "trials ...", file=sys.stderr, flush=True)
@@ -191,16 +194,30 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
         return 2
     if args.out is None:
         sys.stdout.write(markdown)
-    else:
-        try:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(markdown, encoding="utf-8")
-        except OSError as exc:  # checked at the start; the disk may have filled since
-            print(f"report.py: error: --out {args.out}: cannot write there ({exc.strerror or exc})",
-                  file=sys.stderr)
-            return 2
-        print(f"wrote {args.out}", file=sys.stderr)
+        return 0
+    try:
+        write_report(args.out, markdown, new_plots)
+    except OSError as exc:  # checked at the start; the disk may have filled since
+        print(f"report.py: error: --out {args.out}: cannot write there ({exc.strerror or exc})",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"report.py: interrupted ({interrupts.name()}): no report written", file=sys.stderr)
+        return interrupts.exit_code()
+    print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def write_report(out: Path, markdown: str, new_plots: list[Path]) -> None:
+    """Replace `out` with the markdown whole; when that fails, the previous report stays and the
+    plots folders this run created (`new_plots`, deepest first) go: no plots without a report."""
+    try:
+        write_files({out: lambda f: f.write(markdown.encode("utf-8"))})
+    except BaseException:
+        if new_plots:
+            shutil.rmtree(new_plots[0], ignore_errors=True)
+            remove_folders(new_plots[1:])
+        raise
 
 
 if __name__ == "__main__":

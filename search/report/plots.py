@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 from matplotlib.axis import Axis
 from matplotlib.figure import Figure
@@ -16,6 +16,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullForm
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from search.report.files import Writer, write_files
 from search.report.importance import EVALUATORS, Importances
 from search.report.view import StudyView
 
@@ -31,14 +32,13 @@ def _plain(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _save(fig: Figure | None, path: Path) -> Path | None:
-    if fig is None:
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fig.get_layout_engine() is None:
-        fig.tight_layout()
-    fig.savefig(path, dpi=DPI, metadata=METADATA)
-    return path
+def _png(fig: Figure) -> Writer:
+    def write(f: BinaryIO) -> None:
+        if fig.get_layout_engine() is None:
+            fig.tight_layout()
+        fig.savefig(f, format="png", dpi=DPI, metadata=METADATA)
+
+    return write
 
 
 def history_figure(view: StudyView) -> Figure:
@@ -184,11 +184,14 @@ def _short(x: float) -> str:
 
 
 def write_plots(view: StudyView, imp: Importances, top_k: int, out_dir: Path) -> dict[str, Path]:
-    """Every plot into out_dir; returns {title: path} for the ones that had data."""
-    made = {
-        "Optimisation history": _save(history_figure(view), out_dir / "history.png"),
-        "Hyperparameter importances": _save(importance_figure(imp), out_dir / "importances.png"),
-        "Validation curves": _save(curves_figure(view, top_k), out_dir / "curves.png"),
-        "Slice plot": _save(slice_figure(view), out_dir / "slice.png"),
+    """Every plot into out_dir, all of them or none (`files.write_files`); returns
+    {title: path} for the ones that had data."""
+    figures = {
+        "Optimisation history": (history_figure(view), out_dir / "history.png"),
+        "Hyperparameter importances": (importance_figure(imp), out_dir / "importances.png"),
+        "Validation curves": (curves_figure(view, top_k), out_dir / "curves.png"),
+        "Slice plot": (slice_figure(view), out_dir / "slice.png"),
     }
-    return {title: p for title, p in made.items() if p is not None}
+    drawn = {title: (fig, path) for title, (fig, path) in figures.items() if fig is not None}
+    write_files({path: _png(fig) for fig, path in drawn.values()})
+    return {title: path for title, (_, path) in drawn.items()}

@@ -59,9 +59,10 @@ def render(
     ]
     if final is not None:
         sections.append(final_section(final))
-    if plots_dir is not None:
+    reproduce = reproduce_section(view, final)
+    if plots_dir is not None:  # last: a section that fails leaves no new plots behind
         sections.append(_plots_section(write_plots(view, imp, top_k, plots_dir), link_base))
-    sections.append(reproduce_section(view, final))
+    sections.append(reproduce)
     return "\n\n".join(sections) + "\n"
 
 

@@ -121,3 +121,73 @@ def test_an_unusable_output_path_is_one_line_before_any_plot(demo, tmp_path, cap
     assert code == 2 and captured.out == "" and len(lines) == 1, captured.err
     assert lines[0].startswith("report.py: error: ") and says.format(tmp=tmp_path) in lines[0], lines[0]
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no plots, no report, no folder
+
+
+# -- a write that fails partway (issue 24 defect 10): a full disk, here a file-size limit --------
+
+
+def run_cli_with_file_limit(limit: int, *args: str) -> subprocess.CompletedProcess:
+    """report.py with every file it writes capped at `limit` bytes: a write past it fails with
+    EFBIG as a full disk fails with ENOSPC (SIGXFSZ ignored, so the write fails, not the process)."""
+    import resource
+    import signal
+
+    def cap() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, str(ROOT / "report.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=180, preexec_fn=cap)
+
+
+def test_a_report_that_cannot_be_written_whole_leaves_the_previous_one_as_it_was(tmp_path):
+    make_study(tmp_path, name="demo", n=12)
+    out = tmp_path / "REPORT.md"
+    out.write_text("the previous report\n")
+    proc = run_cli_with_file_limit(4096, "--study", "demo", "--storage", storage(tmp_path),
+                                   "--out", str(out), "--no-plots", "--importance-bootstrap", "0")
+    assert_one_line_error(proc, f"--out {out}: cannot write there (File too large)")
+    assert out.read_text() == "the previous report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["REPORT.md", "demo.db"]  # no temporary
+
+
+def test_a_plot_that_cannot_be_written_is_named_and_leaves_no_plots_folder(tmp_path):
+    make_study(tmp_path, name="demo", n=12)
+    out = tmp_path / "new" / "REPORT.md"
+    proc = run_cli_with_file_limit(4096, "--study", "demo", "--storage", storage(tmp_path),
+                                   "--out", str(out), "--importance-bootstrap", "0")
+    assert_one_line_error(proc, f"cannot write {out.parent / 'plots' / 'history.png'}: File too large")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]  # no plots, no folder
+
+
+def test_plots_replace_the_previous_ones_whole_or_not_at_all(tmp_path):
+    make_study(tmp_path, name="demo", n=12)
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    (plots / "history.png").write_bytes(b"previous")
+    proc = run_cli_with_file_limit(40_000, "--study", "demo", "--storage", storage(tmp_path),
+                                   "--out", str(tmp_path / "REPORT.md"), "--importance-bootstrap", "0")
+    assert proc.returncode == 2 and "File too large" in proc.stderr, proc.stderr
+    assert [p.name for p in plots.iterdir()] == ["history.png"]
+    assert (plots / "history.png").read_bytes() == b"previous"
+
+
+def test_a_report_that_fails_after_its_plots_takes_its_new_plots_folder_with_it(tmp_path):
+    plots = tmp_path / "new" / "plots"
+    plots.mkdir(parents=True)
+    (plots / "history.png").write_bytes(b"drawn by this run")
+    (tmp_path / "afile").write_text("a regular file\n")
+    with pytest.raises(OSError):
+        report.write_report(tmp_path / "afile" / "REPORT.md", "# report\n", [plots, plots.parent])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_the_report_and_its_plots_get_the_permissions_of_any_new_file(tmp_path, capsys):
+    make_study(tmp_path, name="demo", n=12)
+    out = tmp_path / "REPORT.md"
+    assert report.main(["--study", "demo", "--storage", storage(tmp_path), "--out", str(out),
+                        "--importance-bootstrap", "0"]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (out, tmp_path / "plots" / "history.png"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
