@@ -40,13 +40,17 @@ def open_text(path: Path) -> IO[str]:
     return open(path, encoding="utf-8", errors="replace")
 
 
-def first_nonempty_line(path: Path) -> tuple[int, str] | None:
-    """Line number and stripped text of the first line that is not blank; None for none."""
+def first_data_lines(path: Path, count: int) -> list[tuple[int, str]]:
+    """Line number and stripped text of the first `count` non-blank lines (fewer if the file
+    has fewer; none for a blank file)."""
+    found: list[tuple[int, str]] = []
     with open_text(path) as handle:
         for lineno, text in enumerate(handle, start=1):
             if text.strip():
-                return lineno, text.strip()
-    return None
+                found.append((lineno, text.strip()))
+                if len(found) == count:
+                    break
+    return found
 
 
 def nth_data_line(path: Path, row: int) -> tuple[int, str]:
@@ -61,16 +65,38 @@ def nth_data_line(path: Path, row: int) -> tuple[int, str]:
     raise DataError(f"{path}: row {row + 1} not found while locating an error")
 
 
-def column_count_error(path: Path, ncols: int, split: Callable[[str], list[str]]) -> DataError:
-    """The first line whose column count differs from `ncols`, as a DataError."""
+COMMENT_HINT = "no format has comment lines: remove it"
+
+
+def comment_hint(text: str) -> str:
+    """The advice a refused line that looks like a comment gets. Comments are refused, never
+    skipped: no format read here has them, and `#` may begin an id."""
+    return f"; {COMMENT_HINT}" if text.lstrip().startswith("#") else ""
+
+
+def first_column_mismatch(
+    path: Path, ncols: int, split: Callable[[str], list[str]]
+) -> tuple[int, str, int] | None:
+    """(line number, text, column count) of the first non-blank line without `ncols` columns."""
     with open_text(path) as handle:
         for lineno, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            found = len(split(text))
-            if found != ncols:
-                return DataError(f"{path}: line {lineno}: expected {ncols} columns, found {found}")
-    return DataError(f"{path}: could not parse the file as {ncols} columns per line")
+            if text.strip() and len(split(text)) != ncols:
+                return lineno, text.strip(), len(split(text))
+    return None
+
+
+def column_count_error(
+    path: Path, ncols: int, split: Callable[[str], list[str]], note: str = ""
+) -> DataError:
+    """The first line whose column count differs from `ncols`, as a DataError; `note` follows
+    the counts (" (format pairs, detected from line 1)")."""
+    mismatch = first_column_mismatch(path, ncols, split)
+    if mismatch is None:
+        return DataError(f"{path}: could not parse the file as {ncols} columns per line{note}")
+    lineno, text, found = mismatch
+    return DataError(
+        f"{path}: line {lineno}: expected {ncols} columns, found {found}{note}{comment_hint(text)}"
+    )
 
 
 def not_text_error(path: Path) -> DataError:

@@ -248,3 +248,50 @@ def test_a_column_with_a_non_integer_token_sorts_by_text(tmp_path):
     seqs = read_interactions(write(tmp_path, "10 a\n9 b\n10 c\n1e1 c\n"), "pairs")
     assert seqs.user_ids.tolist() == ["10", "1e1", "9"]
     assert seqs.to_lists() == [[1, 3], [3], [2]]
+
+
+COMMENT = "no format has comment lines: remove it"
+
+
+def test_a_comment_first_line_is_named_with_the_format_it_was_taken_for(tmp_path):
+    """Issue 24 defect 28: `# comment` above quadruplets gave "line 2: expected 2 columns,
+    found 4", blaming a good line. Comment lines are refused, not skipped: no format has them,
+    and `#` may begin an id, so skipping would quietly drop data."""
+    path = write(tmp_path, "# comment\n1 2 5 100\n1 3 5 101\n")
+    with pytest.raises(DataError) as info:
+        read_interactions(path)
+    assert str(info.value) == (f"{path}: line 1: '# comment' looks like a comment (read as pairs, "
+                               f"the format detected from it: 2 columns); {COMMENT}")
+    with pytest.raises(DataError, match=rf"line 1: '# comment' looks like a comment \(in a "
+                                        rf"quadruplets file\); {COMMENT}"):
+        read_interactions(path, "quadruplets")
+    consistent = write(tmp_path, "# x\n1 2\n1 2 3\n")  # line 2 agrees with the comment's count
+    with pytest.raises(DataError, match=rf"line 1: '# x' looks like a comment .*{COMMENT}"):
+        read_interactions(consistent)
+
+
+def test_a_first_line_unlike_the_rest_is_blamed_not_the_second(tmp_path):
+    path = write(tmp_path, "\nuser item\n1 2 5 100\n1 3 5 101\n")
+    with pytest.raises(DataError) as info:
+        read_interactions(path)
+    assert str(info.value) == (f"{path}: line 2: 'user item' read as pairs (format detected from "
+                               "line 2: 2 columns), but line 3 has 4; fix or remove line 2")
+
+
+@pytest.mark.parametrize("text, lineno", [
+    ("1 2\n1 3\n# note\n2 3\n", 3),                  # two columns: read as a user named '#'
+    ("1 2 5 10\n# one note here\n2 3 5 11\n", 2),    # four columns: its timestamp is no number
+    ("1 2\n#note\n", 2),                             # one column: a column count error
+    ("1 2 3\n#a b c d\n", 2),                        # four: a column count error
+    ("#one two three four five\n1 2\n", 1),          # no format has 5 columns
+])  # fmt: skip
+def test_a_comment_line_anywhere_is_refused_naming_its_line(tmp_path, text, lineno):
+    with pytest.raises(DataError, match=rf"line {lineno}: .*{COMMENT}$"):
+        read_interactions(write(tmp_path, text))
+
+
+def test_a_later_bad_line_after_a_good_first_line_is_still_the_one_named(tmp_path):
+    path = write(tmp_path, "1 2 5 100\n1 3 5 101\n1 4 5\n")
+    with pytest.raises(DataError, match=r"^\S+: line 3: expected 4 columns, found 3 \(format "
+                                        r"quadruplets, detected from line 1\)$"):
+        read_interactions(path)
