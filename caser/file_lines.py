@@ -34,10 +34,12 @@ def open_bytes(path: Path) -> IO[bytes]:
 
 
 def open_text(path: Path) -> IO[str]:
-    """The file as text lines, decompressing it when it is gzip; undecodable bytes replaced."""
+    """The file as text lines, decompressing it when it is gzip; undecodable bytes replaced, and
+    a byte-order mark at the start dropped, as pandas drops it (else a BOM-led Santander header
+    or `#` line would not be recognised)."""
     if is_gzip(path):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors="replace")
+    return open(path, encoding="utf-8-sig", errors="replace")
 
 
 def first_data_lines(path: Path, count: int) -> list[tuple[int, str]]:

@@ -12,7 +12,7 @@ import pytest
 from caser.config import DataConfig
 from caser.datasets import load_sequences, load_split
 from caser.errors import DataError
-from caser.readers import read_interactions
+from caser.readers import detect_format, read_interactions
 from tests.helpers import ROOT
 
 
@@ -156,3 +156,20 @@ def test_a_huge_user_id_too_short_for_the_split_is_quoted_short(tmp_path):
     with pytest.raises(DataError, match="leave no training item") as info:
         load_split(DataConfig(spec=str(path), format="pairs"))
     assert len(str(info.value)) < 600 and "... (2,000,001 characters)" in str(info.value)
+
+
+@pytest.mark.parametrize("text, expected", [
+    (SANTANDER_HEADER + b"2015-01-28,1,0,1\n", "santander"),
+    (b"# c\n1 2\n", "looks like a comment"),
+    (b"1::2::3::4\n1::3::3::5\n", "ratings-dat"),
+])
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path, text, expected):
+    """pandas drops a UTF-8 BOM; the line-reading helpers kept it, so a BOM-led Santander header
+    was not recognised and a BOM-led `#` line was taken for a header."""
+    path = tmp_path / "data.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + text)
+    if expected == "looks like a comment":
+        with pytest.raises(DataError, match=r"line 1: '# c' looks like a comment"):
+            read_interactions(path)
+    else:
+        assert detect_format(path) == expected and read_interactions(path).num_users == 1
