@@ -40,6 +40,7 @@ from caser.paths import not_a_regular_file
 from caser.urls import redact_url, split_credentials
 
 DOWNLOAD_TIMEOUT_S = 20
+MAX_MEMBER_BYTES = 1 << 30  # ml-1m's ratings.dat is 24 MB: a larger member is not a dataset here
 _CHUNK = 1 << 20
 
 
@@ -182,6 +183,10 @@ def _keep(published: Path, source: Source, target: Path, label: str, what: str, 
         return
     try:
         with zipfile.ZipFile(published) as archive:
+            size = archive.getinfo(source.member).file_size  # zipfile reads no more than this
+            if size > MAX_MEMBER_BYTES:  # a member checked after unpacking: bound it first
+                raise DataError(f"{label}: {source.member} in {what} unpacks to {size:,} bytes, "
+                                f"more than any dataset here ({MAX_MEMBER_BYTES:,}); {by_hand}")
             data = archive.read(source.member)
     except (zipfile.BadZipFile, KeyError, OSError) as err:
         raise DataError(f"{label}: {what} is not a usable archive ({err}); {by_hand}") from None

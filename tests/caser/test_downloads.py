@@ -218,3 +218,19 @@ def test_a_file_in_place_of_the_cache_folder_is_named_as_such(tmp_path):
     with pytest.raises(DataError, match=rf"^ml-1m: {tmp_path / 'cache' / 'ml-1m'} is a regular file, "
                                         "not a folder"):
         load_sequences(DataConfig(spec="ml-1m"))
+
+
+def test_a_member_larger_than_any_dataset_is_refused_before_it_is_unpacked(server, tmp_path, monkeypatch):
+    """A member checked by its own digest is unpacked before the check: a small archive that
+    unpacks to gigabytes (from a hostile mirror) would fill the memory first."""
+    from caser import downloads
+
+    monkeypatch.setattr(downloads, "MAX_MEMBER_BYTES", 1000)
+    data = b"1\t2\t3\t4\n" * 200  # 1,600 bytes, compressing to far fewer
+    (server.root / "ml-100k.zip").write_bytes(zipped("ml-100k/u.data", data))
+    source = Source(f"{server.url}/ml-100k.zip", digest=sha256(data), member="ml-100k/u.data",
+                    digest_of="member")
+    with pytest.raises(DataError, match=r"ml-100k/u\.data in the downloaded ml-100k\.zip unpacks to "
+                                        r"1,600 bytes, more than any dataset here \(1,000\)"):
+        fetch_once(source, tmp_path / "f", "ml-100k")
+    assert files_in(tmp_path / "f") == []
