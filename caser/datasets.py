@@ -24,6 +24,7 @@ from caser.config import DataConfig
 from caser.downloads import default_cache_dir, fetch_once
 from caser.errors import DataError
 from caser.filtering import kcore
+from caser.paths import expand_user
 from caser.readers import read_interactions
 from caser.sequences import Sequences
 from caser.splits import Split, split_sequences
@@ -38,8 +39,11 @@ def load_sequences(cfg: DataConfig, cache_dir: Path | None = None) -> Sequences:
         seqs = generate(**_synthetic_size(cfg.spec), seed=cfg.seed)
     elif cfg.spec in CATALOGUE:
         seqs = read_interactions(dataset_path(cfg.spec, cache_dir), CATALOGUE[cfg.spec].format)
+    elif not cfg.spec.strip():  # Path("") is the current folder
+        raise DataError(f"data spec {cfg.spec!r} is empty: give synthetic, a dataset name "
+                        f"({', '.join(CATALOGUE)}) or a file")
     else:
-        path = Path(cfg.spec).expanduser()
+        path = expand_user(cfg.spec, f"data spec {cfg.spec!r}")
         if not path.exists():
             raise DataError(
                 f"data spec {cfg.spec!r}: no such file, and not a known dataset "

@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from caser.errors import DataError
-from caser.paths import not_a_regular_file
+from caser.paths import expand_user, not_a_regular_file
 from caser.urls import redact_url, split_credentials
 
 DOWNLOAD_TIMEOUT_S = 20
@@ -84,7 +84,9 @@ class Source:
 def default_cache_dir() -> Path:
     """`$CASER_CACHE` if set, else `~/.cache/caser-sweep`."""
     env = os.environ.get("CASER_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "caser-sweep"
+    if env:
+        return expand_user(env, f"CASER_CACHE={env}")
+    return expand_user("~/.cache/caser-sweep", "the default cache folder")
 
 
 def source_url(source: Source) -> str:

@@ -169,3 +169,15 @@ def test_ml100k_cached_real_file_has_943_users_1682_items_100000_events(tmp_path
     seqs = load_sequences(DataConfig(spec="ml-100k"), cache_dir=cache)
     assert (seqs.num_users, seqs.num_items, seqs.num_events) == (943, 1682, 100_000)
     assert seqs.user_ids[0] == 1 and seqs.item_ids[1] == 1 and seqs.item_ids[-1] == 1682
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("", "data spec '' is empty: give synthetic, a dataset name (ml-100k, ml-1m, gowalla) or a file"),
+    ("~nosuchuser/u.data", "data spec '~nosuchuser/u.data': cannot expand ~nosuchuser: no such user"),
+])
+def test_an_empty_spec_or_an_unknown_home_is_one_line(spec, message):
+    """`--data ''` read the current folder (".: is a directory"); `~nosuchuser` raised
+    RuntimeError("Could not determine home directory") from pathlib, a traceback."""
+    with pytest.raises(DataError) as info:
+        load_sequences(DataConfig(spec=spec))
+    assert str(info.value).startswith(message)

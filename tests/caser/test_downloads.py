@@ -234,3 +234,12 @@ def test_a_member_larger_than_any_dataset_is_refused_before_it_is_unpacked(serve
                                         r"1,600 bytes, more than any dataset here \(1,000\)"):
         fetch_once(source, tmp_path / "f", "ml-100k")
     assert files_in(tmp_path / "f") == []
+
+
+def test_a_cache_under_an_unknown_users_home_is_one_line(monkeypatch):
+    """CASER_CACHE=~nosuchuser/cache raised pathlib's RuntimeError, a traceback."""
+    monkeypatch.setenv("CASER_CACHE", "~nosuchuser/cache")
+    with pytest.raises(DataError, match=r"^CASER_CACHE=~nosuchuser/cache: cannot expand ~nosuchuser: "
+                                        r"no such user, or no home folder$"):
+        load_sequences(DataConfig(spec="ml-1m"))
+    assert not Path("~nosuchuser").exists()  # not taken as a folder under the current one
