@@ -20,6 +20,7 @@ row of the same customer then yield every acquisition at once.
 from __future__ import annotations
 
 import re
+import tarfile
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,6 +112,11 @@ def _readable(path: Path) -> Iterator[None]:
         raise not_text_error(path) from None
     except (OSError, EOFError, zipfile.BadZipFile) as err:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read ({err})") from None
+    except tarfile.TarError:  # its message lists every method tried, over several lines
+        raise DataError(f"{path}: cannot read (not a usable tar archive)") from None
+    except ValueError as err:  # a zip of several files or none (after ParserError and
+        # UnicodeDecodeError, which are ValueErrors too)
+        raise DataError(f"{path}: cannot read ({' '.join(str(err).split())})") from None
 
 
 def _product_columns(path: Path) -> list[str]:

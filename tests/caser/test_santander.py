@@ -143,3 +143,21 @@ def test_an_empty_customer_number_is_called_empty_not_nan(tmp_path):
     path = write_csv(tmp_path / "e.csv", [("2015-01-28", "", {"cco"}), ("2015-02-28", "7", {"cco"})])
     with pytest.raises(DataError, match=r"e\.csv: line 2: ncodpers is not a customer number: an empty field$"):
         read_santander(path)
+
+
+@pytest.mark.parametrize("name", ["two.zip", "empty.zip", "fake.tar"])
+def test_an_archive_pandas_cannot_unpack_by_its_name_is_one_line_naming_the_file(tmp_path, name):
+    """pandas unpacks a Santander file by its name: a zip of two files or none raised its
+    ValueError (no file named), a broken tar a four-line tarfile.ReadError."""
+    import zipfile
+
+    path = tmp_path / name
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w") as archive:
+            for member in ["a.csv", "b.csv"][: 2 if name == "two.zip" else 0]:
+                archive.writestr(member, "fecha_dato,ncodpers,ind_cco_fin_ult1\n2015-01-28,1,1\n")
+    else:
+        path.write_text("fecha_dato,ncodpers,ind_cco_fin_ult1\n2015-01-28,1,1\n")
+    with pytest.raises(DataError, match=rf"^{path}: cannot read") as info:
+        read_interactions(path, "santander")
+    assert "\n" not in str(info.value)
