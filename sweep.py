@@ -64,6 +64,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--heartbeat", type=int, default=HEARTBEAT_INTERVAL_S, metavar="SECONDS",
                    help="RDB storages: a running trial's heartbeat interval; a trial silent for "
                    "4 intervals is failed and retried (default %(default)s)")
+    p.add_argument("--checkpoint-interval", type=float, metavar="SECONDS",
+                   help="seconds of training between a trial's resume checkpoints, written at the end of "
+                   "an epoch (default: caser/callbacks.py's CHECKPOINT_INTERVAL_S, 10; 0: every epoch)")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep runs/<study>/trial_*/checkpoints of ended trials (default: removed)")
     p.add_argument("--worker-index", type=int, metavar="I",
@@ -89,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.min_delta is not None and not min_delta_ok(args.min_delta):
         say(f"error: --min-delta must be {MIN_DELTA_RULE}, got {args.min_delta:g}")
+        return 2
+    if args.checkpoint_interval is not None and not (math.isfinite(args.checkpoint_interval)
+                                                     and args.checkpoint_interval >= 0):
+        say(f"error: --checkpoint-interval must be a number of seconds >= 0, got {args.checkpoint_interval:g}")
         return 2
     if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
         say(f"error: --timeout must be a positive number of seconds, got {args.timeout:g}")
@@ -191,7 +198,7 @@ def sweep_options(args: argparse.Namespace) -> SweepOptions:
     """The runtime settings, from the flags: built once, then passed along."""
     return SweepOptions(
         n_trials=args.trials, runs_dir=args.runs_dir, timeout=args.timeout, accelerator=args.accelerator,
-        keep_checkpoints=args.keep_checkpoints, heartbeat=args.heartbeat,
+        keep_checkpoints=args.keep_checkpoints, checkpoint_interval_s=args.checkpoint_interval, heartbeat=args.heartbeat,
         worker_index=args.worker_index or 0,
         worker=worker_label(args.worker_index or 0) if args.workers > 1 else None,
     )

@@ -1,8 +1,9 @@
 """Per-trial checkpoints, so a trial whose worker died resumes instead of starting over.
 
-Every trial writes `runs/<study>/trial_0007/checkpoints/last.ckpt` after each epoch; the retry
-Optuna queues for a dead worker's trial (search/retries.py) resumes from the newest one along
-its retry history. A trial that ends removes them (search/trial_run.py) unless kept.
+Every trial writes `runs/<study>/trial_0007/checkpoints/last.ckpt` every few seconds of training
+(caser/callbacks.py, SaveLast); the retry Optuna queues for a dead worker's trial
+(search/retries.py) resumes from the newest one along its retry history, loaded weights-only.
+A trial that ends removes them (search/trial_run.py) unless kept.
 """
 from __future__ import annotations
 
@@ -11,23 +12,26 @@ import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import optuna
 import torch
 from optuna.trial import FrozenTrial
 
+from caser.callbacks import history_in
 from search.retries import retry_history
 from search.run_dirs import checkpoint_dir
 
 
 @dataclass(frozen=True)
 class Resume:
-    """Where a retried trial picks up: the checkpoint and how many epochs it already holds."""
+    """Where a retried trial picks up: the checkpoint, how many epochs it already holds, and
+    their rows (every metric; none in a checkpoint from before they were kept)."""
 
     ckpt_path: str
     epochs_done: int
     from_trial: int
+    history: tuple[dict[str, float], ...] = ()
 
 
 def stored(trial: optuna.Trial) -> FrozenTrial:
@@ -50,7 +54,9 @@ def find_resume(trial: FrozenTrial, runs_dir: Path, study_name: str,
                 warnings.simplefilter("ignore")
                 state = torch.load(path, map_location="cpu", weights_only=True)
             # Lightning's "epoch" is the 0-based epoch that had just ended when it was saved.
-            return Resume(str(path), int(state["epoch"]) + 1, number)
+            epochs = int(state["epoch"]) + 1
+            rows = tuple(row for row in history_in(state) if int(row["epoch"]) <= epochs)
+            return Resume(str(path), epochs, number, rows)
         except pickle.UnpicklingError:
             say(f"warning: refused the checkpoint {path}: it does not load as weights only (tensors "
                 f"and plain values; nothing in it is run); trial {trial.number} {then}")
@@ -59,22 +65,25 @@ def find_resume(trial: FrozenTrial, runs_dir: Path, study_name: str,
     return None
 
 
-def merge_history(
-    history: list[dict[str, float]], earlier: dict[int, float], monitor: str, epochs_done: int
-) -> list[dict[str, float]]:
-    """The full curve of a resumed trial: the original's reported values, then the new epochs.
-
-    `earlier` is the trial's inherited intermediate values (step = 0-based epoch); they carry
-    only the monitored metric, so a best epoch before the crash shows only that metric, and no
-    training time (the time is this run's).
-    """
-    trained = {int(row["epoch"]) for row in history}
-    before = [
-        {"epoch": step + 1, monitor: value, "time_s": 0.0}  # trained before, not by this run
-        for step, value in sorted(earlier.items())
-        if step < epochs_done and step + 1 not in trained
+def earlier_rows(resume: Resume | None, inherited: Mapping[int, float], monitor: str) -> list[dict[str, float]]:
+    """The rows of the epochs a resumed trial does not train again: its checkpoint's, or, for
+    a checkpoint from before they were kept, the monitored metric of the trial's inherited
+    curve (step = 0-based epoch). Their times are this run's to count, so none is shown."""
+    if resume is None:
+        return []
+    rows = [dict(row) for row in resume.history] or [
+        {"epoch": step + 1, monitor: value}
+        for step, value in sorted(inherited.items()) if step < resume.epochs_done
     ]
-    return before + list(history)
+    for row in rows:
+        row.update({"time_s": 0.0, "train_time_s": 0.0, "eval_time_s": 0.0})  # trained before, not now
+    return rows
+
+
+def merge_history(history: list[dict[str, float]], earlier: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The full curve of a resumed trial: the epochs its checkpoint held, then the new ones."""
+    trained = {int(row["epoch"]) for row in history}
+    return [row for row in earlier if int(row["epoch"]) not in trained] + list(history)
 
 
 def remove_checkpoints(runs_dir: Path, study_name: str, numbers: list[int]) -> None:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping
 
 import optuna
 
+from caser.callbacks import SaveLast
 from caser.config import TrainConfig, configs_from_params
 from caser.data_module import PreparedData
 from caser.module import Diverged
@@ -32,9 +33,12 @@ def make_objective(spec: StudySpec, data: PreparedData, options: SweepOptions,
             params, train_config=TrainConfig(epochs=spec.max_epochs, seed=spec.seed))
         run = TrialRun.start(trial, spec, options, {**asdict(model_config), **asdict(train_config)}, say)
         with run.ending():
-            result = fit(model_config, train_config, data, "validation", callbacks=[run.pruning],
+            # SaveLast after the pruner, so that it knows when the pruner ended the training.
+            every = {} if options.checkpoint_interval_s is None else {"interval_s": options.checkpoint_interval_s}
+            saving = SaveLast(run.checkpoint_dir, **every)
+            result = fit(model_config, train_config, data, "validation", callbacks=[run.pruning, saving],
                          logger=run.logger, accelerator=options.accelerator, ckpt_path=run.ckpt_path,
-                         checkpoint_dir=run.checkpoint_dir, stopping=spec.stopping())
+                         stopping=spec.stopping())
             best = run.finish(result, time.perf_counter() - started, train_config.seed)
         if run.pruned_reason:
             raise optuna.TrialPruned(run.pruned_reason)

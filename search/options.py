@@ -22,6 +22,8 @@ class SweepOptions:
     timeout: float | None = None  # seconds after which no new trial starts
     accelerator: str = "cpu"
     keep_checkpoints: bool = False  # keep the checkpoints of trials that ended
+    # Training seconds between a trial's resume checkpoints; None: caser.callbacks.CHECKPOINT_INTERVAL_S.
+    checkpoint_interval_s: float | None = None
     heartbeat: int = HEARTBEAT_INTERVAL_S  # RDB storages: seconds between a running trial's beats
     worker_index: int = 0  # this worker's place among a shared study's: sampler seed = seed + index
     worker: str | None = None  # the label stored with each trial it runs; None: host:pid

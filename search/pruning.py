@@ -32,9 +32,20 @@ class OptunaPruning(pl.Callback):
             logged = ", ".join(sorted(trainer.callback_metrics)) or "nothing"
             raise KeyError(f"metric {self.monitor!r} was not logged; logged: {logged}")
         epoch = trainer.current_epoch
-        self.trial.report(float(value), step=epoch)
+        report(self.trial, float(value), epoch)
         # Early stopping (called before this callback: fit lists it first) may have ended it.
         ending_anyway = trainer.should_stop or epoch + 1 >= (trainer.max_epochs or 0)
         if self.prunable and not ending_anyway and self.trial.should_prune():
             self.pruned_at = epoch + 1
             trainer.should_stop = True
+
+
+def report(trial: optuna.Trial, value: float, step: int) -> None:
+    """`trial.report`, except that a value the trial already holds for `step` is replaced
+    instead of ignored with Optuna's warning: a retry queued before issue 24 inherited its dead
+    original's curve, and the epochs it trains (again) are its own."""
+    if step in trial._cached_frozen_trial.intermediate_values:  # Trial.report's own test
+        trial.storage.set_trial_intermediate_value(trial._trial_id, step, value)
+        trial._cached_frozen_trial.intermediate_values[step] = value
+    else:
+        trial.report(value, step=step)

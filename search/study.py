@@ -138,10 +138,11 @@ def _heartbeat_kwargs(storage_url: str, heartbeat: int) -> dict[str, Any]:
 
 
 def stale_trial_retry() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
-    """What a dead worker's trial becomes: a queued copy of it, retried once."""
-    return optuna.storages.RetryHeartbeatStaleTrialCallback(
-        max_retry=1, inherit_intermediate_values=True  # so a resumed trial keeps its curve
-    )
+    """What a dead worker's trial becomes: a queued copy of it, retried once. The copy starts
+    without the dead trial's curve: a retry that starts over reports its own epochs, and one
+    that resumes reports those its checkpoint holds (search/trial_run.py), which may be fewer
+    than the dead trial reported, since checkpoints are written every few seconds."""
+    return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1, inherit_intermediate_values=False)
 
 
 def refuse_earlier_runs(name: str, runs_dir: Path, where: str) -> None:

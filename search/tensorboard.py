@@ -53,12 +53,14 @@ def _set_status(session_end: Any, status: int) -> None:
     metadata.content = data.SerializeToString()
 
 
-def log_inherited(logger: TensorBoardLogger, metric: str, values: Mapping[int, float], epochs_done: int) -> None:
-    """A resumed trial's run starts with the curve it inherited (the monitored metric of the
-    epochs its dead original trained), so the run shows the whole curve, as the study does."""
-    for step, value in sorted(values.items()):
-        if step < epochs_done:
-            logger.experiment.add_scalar(metric, value, step + 1)
+def log_inherited(logger: TensorBoardLogger, rows: list[dict[str, float]]) -> None:
+    """A resumed trial's run starts with the epochs its checkpoint held (their loss and
+    validation metrics, as the dead original logged them), so the run shows the whole curve,
+    as the study does."""
+    for row in rows:
+        for name, value in row.items():
+            if name == "train/loss" or name.startswith("val/"):
+                logger.experiment.add_scalar(name, value, int(row["epoch"]))
     logger.experiment.flush()
 
 

@@ -18,9 +18,9 @@ from caser.module import Diverged
 from caser.stopping import STOPPED
 from caser.train import FitResult
 from search import interrupts, record
-from search.checkpoints import Resume, find_resume, merge_history, remove_checkpoints, stored
+from search.checkpoints import Resume, earlier_rows, find_resume, merge_history, remove_checkpoints, stored
 from search.options import SweepOptions
-from search.pruning import OptunaPruning
+from search.pruning import OptunaPruning, report
 from search.retries import retry_history
 from search.run_dirs import checkpoint_dir
 from search.studyfile import StudySpec
@@ -36,7 +36,7 @@ class TrialRun:
     logger: TensorBoardLogger
     pruning: OptunaPruning
     resume: Resume | None
-    inherited: Mapping[int, float]  # a retry's curve so far, by 0-based epoch
+    earlier: list[dict[str, float]]  # a resumed retry: the rows of the epochs its checkpoint held
     ended: list[int]  # this trial and the trials it retries: their checkpoints go with it
     state: str = "FAIL"  # the HParams state, until the trial finishes
     best: dict[str, float] = field(default_factory=dict)
@@ -49,13 +49,16 @@ class TrialRun:
         frozen = stored(trial)
         resume = find_resume(frozen, runs_dir, spec.name, say)
         ended = [trial.number, *retry_history(frozen)]
+        earlier = earlier_rows(resume, frozen.intermediate_values, spec.metric)
         if len(ended) > 1:  # a retry: 0 says its checkpoint was missing and it started over
             trial.set_user_attr(record.RESUMED_FROM_EPOCH, resume.epochs_done if resume else 0)
             mark_dead_run(runs_dir, spec.name, ended[-1], params)  # the one it retries
-            if resume is not None:
-                log_inherited(logger, spec.metric, frozen.intermediate_values, resume.epochs_done)
+            for row in earlier:  # its curve is the checkpoint's epochs, then its own
+                if spec.metric in row:
+                    report(trial, row[spec.metric], int(row["epoch"]) - 1)
+            log_inherited(logger, earlier)
         pruning = OptunaPruning(trial, spec.metric, prunable=not record.is_default(frozen))
-        return cls(trial, spec, options, params, logger, pruning, resume, frozen.intermediate_values, ended)
+        return cls(trial, spec, options, params, logger, pruning, resume, earlier, ended)
 
     @property
     def pruned_reason(self) -> str | None:
@@ -100,7 +103,7 @@ class TrialRun:
             raise Diverged(f"{metric} became nan or infinite after epoch {result.epochs_run}")
         if self.resume is not None:
             self.trial.set_user_attr(record.EPOCHS_TRAINED, result.epochs_run)
-            result.history = merge_history(result.history, dict(self.inherited), metric, self.resume.epochs_done)
+            result.history = merge_history(result.history, self.earlier)
         best = result.best(metric) if self.spec.direction == "maximize" else _lowest(result, metric)
         self.best = best or {}
         self.state = "PRUNED" if self.pruning.pruned_at else "COMPLETE"

@@ -10,11 +10,16 @@ from __future__ import annotations
 import os
 import pickle
 import shlex
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 
+from lightning.pytorch import Callback
+
+from caser.callbacks import SaveLast, history_in
 from caser.config import DataConfig, ModelConfig, TrainConfig
 from caser.datasets import load_split
 from caser.train import fit
@@ -81,3 +86,76 @@ def test_lightning_loads_a_resume_checkpoint_weights_only_even_when_torch_is_tol
     with pytest.raises(pickle.UnpicklingError):
         fit(SMALL, TrainConfig(epochs=2), load_split(DataConfig(spec=TINY_DATA)), ckpt_path=str(ckpt))
     assert not marker.exists(), "the checkpoint's code ran"
+
+
+@pytest.mark.parametrize("inherited", [False, True], ids=["sweep's retry", "retry that inherited the curve"])
+def test_a_retry_that_starts_over_reports_its_own_curve_without_a_warning(study_file, sweep_main, tmp_path,
+                                                                          inherited):
+    # No checkpoint: the retry trains from epoch 1. A retry queued by an earlier version
+    # inherited the dead trial's values, which its own epochs replace.
+    runs = tmp_path / "runs"
+    path = study_file(space=SPACE, max_epochs=3)
+    spec = load_study_spec(str(path))
+    runs.mkdir()
+    study = open_study(spec, f"sqlite:///{runs / 'tiny.db'}", SweepOptions(n_trials=1, runs_dir=runs, heartbeat=1))
+    callback = RetryHeartbeatStaleTrialCallback(max_retry=1, inherit_intermediate_values=True) if inherited else None
+    dead_worker_trial(study, {0: 0.5, 1: 0.5}, callback)  # far above what the tiny data reaches
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, err = sweep_main("--study", path, "--runs-dir", runs, "--trials", 1, "--heartbeat", 1)
+    assert code == 0, err
+    assert not [w for w in caught if "already reported" in str(w.message)], [str(w.message) for w in caught]
+    retry = load_study(runs / "tiny.db").trials[1]
+    assert retry.user_attrs["resumed_from_epoch"] == 0
+    assert sorted(retry.intermediate_values) == [0, 1, 2]
+    # Its own curve, whole (Optuna's values are the logged float32 metric, the trial's value its float64).
+    assert max(retry.intermediate_values.values()) == pytest.approx(retry.value, rel=1e-6) and retry.value < 0.5
+    assert retry.intermediate_values[retry.user_attrs["best_epoch"] - 1] == pytest.approx(retry.value, rel=1e-6)
+
+
+class Killed(Exception):
+    """The end of a training that a kill would have ended there."""
+
+
+class KillAfter(Callback):
+    """Ends a training after the given epoch (1-based), once the checkpoint callbacks before it ran."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.current_epoch + 1 == self.epoch:
+            raise Killed
+
+
+@pytest.fixture
+def one_thread():
+    """Float sums in one order: a resumed run can then match an uninterrupted one bit for bit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_training_resumed_from_its_checkpoint_is_the_uninterrupted_training(tmp_path, one_thread):
+    split, config = load_split(DataConfig(spec=TINY_DATA)), TrainConfig(epochs=5, seed=3)
+    assert SMALL.dropout > 0  # the masks are drawn from torch's generator, which the checkpoint keeps
+    whole = fit(SMALL, config, split).history
+    with pytest.raises(Killed):  # a checkpoint after epochs 1 and 2, then the kill
+        fit(SMALL, config, split, callbacks=[SaveLast(tmp_path, interval_s=0), KillAfter(2)])
+    resumed = fit(SMALL, config, split, ckpt_path=str(tmp_path / "last.ckpt")).history
+    assert [row["epoch"] for row in resumed] == [3, 4, 5]
+    for metric in ("val/map", "train/loss"):
+        assert [row[metric] for row in resumed] == [row[metric] for row in whole[2:]], metric
+    held = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert [row["epoch"] for row in history_in(held)] == [1, 2]
+    assert [row["val/map"] for row in history_in(held)] == [row["val/map"] for row in whole[:2]]
+
+
+def test_checkpoints_are_written_by_time_and_never_after_the_last_epoch(tmp_path):
+    split, config = load_split(DataConfig(spec=TINY_DATA)), TrainConfig(epochs=3)
+    fit(SMALL, config, split, callbacks=[SaveLast(tmp_path / "hour", interval_s=3600)])
+    assert not (tmp_path / "hour").exists()  # three fast epochs: no hour of training to lose
+    fit(SMALL, config, split, callbacks=[SaveLast(tmp_path / "every", interval_s=0)])
+    assert torch.load(tmp_path / "every" / "last.ckpt", weights_only=True)["epoch"] == 1  # after epoch 2 of 3
+    assert sorted(p.name for p in (tmp_path / "every").iterdir()) == ["last.ckpt"]

@@ -51,8 +51,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 
 def sweep(*args: str) -> subprocess.Popen:
     """`python sweep.py ARGS` with a 2 s heartbeat (8 s to go stale: a worker slowed down by
-    the others on a loaded 2-core machine still beats in time), stderr and stdout merged."""
-    cmd = [sys.executable, str(ROOT / "sweep.py"), "--heartbeat", "2", *args]
+    the others on a loaded 2-core machine still beats in time) and a checkpoint after every
+    epoch but the last (so that a kill finds one), stderr and stdout merged."""
+    cmd = [sys.executable, str(ROOT / "sweep.py"), "--heartbeat", "2", "--checkpoint-interval", "0", *args]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
