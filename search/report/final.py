@@ -46,6 +46,9 @@ TEST_METRICS = tuple(metric_names("test"))
 CACHE_PREFIX = "final/"
 DATA_TAG = "/data_"  # the cache key's last segment: the data's fingerprint, abridged
 FINGERPRINT_CHARS = 16  # of the sha256: 64 bits tell one data file from another
+# Written (a count) before the first training of a report, so that a study that cannot be written
+# (read-only, a full disk) is refused before hours of training rather than after.
+WRITE_CHECK = "final_write_check"
 DEFAULT_PATIENCE = 5  # when the study recorded no stopping rule of its own
 BUDGET_FACTOR = 5  # the final budget: this many times the study's ...
 MIN_FINAL_EPOCHS = 50  # ... and never fewer epochs than this
@@ -166,9 +169,9 @@ def study_data(view: StudyView) -> StudyData:
     fingerprint = data_fingerprint(prepared)
     known = view.user_attrs.get(record.DATA_FINGERPRINT)
     if known is not None and known != fingerprint:
-        raise StudyError(f"study {view.name!r} was run on other data: {config.spec} has changed since "
-                         "(its prepared split differs from the one the study ran on); restore the data "
-                         "to run the final evaluation")
+        raise StudyError(f"study {view.name!r} was run on other data: {config.spec} has changed "
+                         "since (its prepared split differs from the one the study ran on); "
+                         "restore the data to run the final evaluation")
     return StudyData(config, fingerprint, prepared)
 
 
@@ -257,13 +260,35 @@ class _Runner:
         self.data, self.fingerprint = data.config, data.fingerprint
         self.steps = len(res.candidates) * len(res.seeds) * (2 if res.rule else 1)
         self.step = 0
+        self.writable = False  # checked before the first training, not before cached reads
+
+    def _check_writable(self) -> None:
+        """A real write to the study (a count that changes each time: an unchanged value writes
+        nothing), before the first training of this report."""
+        if self.writable:
+            return
+        count = self.view.user_attrs.get(WRITE_CHECK)
+        count = (count if isinstance(count, int) else 0) + 1
+        try:
+            self.view.study.set_user_attr(WRITE_CHECK, count)
+        except Exception as exc:  # the storage's own kind: StorageInternalError, OSError, ...
+            raise StudyError(f"cannot write to the study in {self.view.storage} ({_reason(exc)}): "
+                             "the final evaluation would train and then lose its results; nothing "
+                             "was trained") from None
+        self.writable = True
 
     def _cached(self, key: str) -> dict | None:
         entry = self.view.user_attrs.get(key)
         return dict(entry) if isinstance(entry, dict) and not self.refresh else None
 
-    def _store(self, key: str, value: dict) -> None:
-        self.view.study.set_user_attr(key, value)
+    def _store(self, key: str, value: dict, cand: Candidate, seed: int) -> None:
+        try:
+            self.view.study.set_user_attr(key, value)
+        except Exception as exc:  # the disk filled, the server went away, during training
+            raise StudyError(f"cannot store the final evaluation's run of {cand.label}, seed "
+                             f"{seed} in {self.view.storage} ({_reason(exc)}): the "
+                             f"{self.res.trained} run(s) finished before it are kept in the "
+                             "study; run the same command again to go on") from None
         self.view.user_attrs[key] = value
         self.res.trained += 1
 
@@ -281,6 +306,7 @@ class _Runner:
             self.res.cached += 1
             return Converged(int(entry["epoch"]), float(entry["value"]), int(entry["epochs_run"]),
                              str(entry["stop_reason"]))
+        self._check_writable()
         self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: to convergence "
                   f"on validation (patience {rule.patience}, at most {rule.max_epochs} "
                   "epochs) ...")
@@ -299,7 +325,7 @@ class _Runner:
         conv = Converged(int(best["epoch"]), float(best[self.res.metric]), len(fit.history),
                          str(fit.stop_reason))
         self._store(key, {"epoch": conv.epoch, "value": conv.value,
-                          "epochs_run": conv.epochs_run, "stop_reason": conv.stop_reason})
+                          "epochs_run": conv.epochs_run, "stop_reason": conv.stop_reason}, cand, seed)
         self._say(f"    picked epoch {conv.epoch} ({self.res.metric} {conv.value:.4f}); ran "
                   f"{conv.epochs_run}, ended by {conv.stop_reason} "
                   f"({time.perf_counter() - start:.1f} s)")
@@ -314,6 +340,7 @@ class _Runner:
             return Tested(epochs, {k: float(v) for k, v in entry["metrics"].items()},
                           tuple(int(u) for u in entry.get("users", ())),
                           tuple(float(a) for a in entry.get("user_ap", ())))
+        self._check_writable()
         self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: train+validation "
                   f"for {epochs} epoch{'s' if epochs != 1 else ''}, then test ...")
         start = time.perf_counter()
@@ -323,10 +350,22 @@ class _Runner:
         users = tuple(int(u) for u in np.asarray(fit.eval_users).tolist())
         ap = tuple(round(float(a), AP_DIGITS) for a in np.asarray(fit.user_ap).tolist())
         tested = Tested(epochs, {k: float(v) for k, v in fit.metrics.items()}, users, ap)
-        self._store(key, {"metrics": tested.metrics, "users": list(users), "user_ap": list(ap)})
+        self._store(key, {"metrics": tested.metrics, "users": list(users), "user_ap": list(ap)},
+                    cand, seed)
         took = time.perf_counter() - start
         self._say(f"    test/map {tested.metrics.get('test/map', math.nan):.4f} ({took:.1f} s)")
         return tested
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a write failed: the innermost cause, first line (Optuna wraps a failed SQL commit in
+    a message about "exceeding max length", which is rarely the reason)."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def reproduce_epochs(res: FinalResults, key: str) -> int | None:

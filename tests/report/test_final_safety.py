@@ -4,9 +4,15 @@ cached results are keyed on the data they were trained on, a study that cannot b
 refused before training, and a cache entry that cannot be read is trained again."""
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import optuna
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 import report
+from tests.helpers import ROOT
 
 from tests.helpers.report_studies import FakeTrain, make_study, record_data, storage, write_events
 
@@ -63,3 +69,63 @@ def test_cached_results_from_before_the_cache_named_its_data_are_retrained_and_i
     err = capsys.readouterr().err
     assert ("final evaluation: 1 cached result(s) from before the cache recorded its data are not "
             "reused: nothing says which data they were trained on") in err
+
+
+def read_only(tmp_path) -> str:
+    """The study's SQLite file opened read-only (SQLite's own mode=ro: root is not stopped by a
+    file's permissions, SQLite is)."""
+    return f"sqlite:///file:{tmp_path / 'demo.db'}?mode=ro&uri=true"
+
+
+def test_a_study_that_cannot_be_written_is_refused_before_any_training(tmp_path, capsys):
+    make_study(tmp_path, n=4, extra_states=False)
+    fake = FakeTrain()
+    assert report.main(ARGS + ["--storage", read_only(tmp_path)], train_fn=fake) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert fake.calls == [] and len(err) == 1, err
+    assert err[0] == (f"report.py: error: cannot write to the study in {read_only(tmp_path)} "
+                      "(attempt to write a readonly database): the final evaluation would train "
+                      "and then lose its results; nothing was trained")
+
+
+def test_a_read_only_study_with_every_run_cached_still_reports(tmp_path, capsys):
+    make_study(tmp_path, n=4, extra_states=False)
+    assert report.main(ARGS + ["--storage", storage(tmp_path)], train_fn=FakeTrain()) == 0
+    fake = FakeTrain()
+    assert report.main(ARGS + ["--storage", read_only(tmp_path)], train_fn=fake) == 0
+    assert fake.calls == [] and "## Final evaluation on test" in capsys.readouterr().out
+
+
+FILLS_THE_DISK = """
+import os, resource, signal, sys
+import report
+from tests.helpers.report_studies import FakeTrain
+
+class FillsTheDisk(FakeTrain):
+    # From the second training on, the journal cannot grow: as if the disk were full.
+    def __call__(self, *args, **kwargs):
+        if len(self.calls) == 1:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            size = os.path.getsize(sys.argv[-1])
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+        return super().__call__(*args, **kwargs)
+
+sys.exit(report.main(sys.argv[1:], train_fn=FillsTheDisk()))
+"""
+
+
+def test_a_store_that_fails_after_training_is_one_line_and_keeps_the_runs_before_it(tmp_path):
+    make_study(tmp_path, n=4, extra_states=False)
+    journal = tmp_path / "demo.journal"
+    optuna.copy_study(from_study_name="demo", from_storage=storage(tmp_path),
+                      to_storage=JournalStorage(JournalFileBackend(str(journal))))
+    proc = subprocess.run([sys.executable, "-c", FILLS_THE_DISK, *ARGS, "--storage", str(journal)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr, proc.stderr
+    assert re.fullmatch(
+        rf"report.py: error: cannot store the final evaluation's run of trial \d+( \(default\))?, "
+        rf"seed 0 in {re.escape(str(journal))} \(File too large\): the 1 run\(s\) finished before "
+        r"it are kept in the study; run the same command again to go on", err[-1]), err[-1]
+    study = optuna.load_study(study_name="demo", storage=JournalStorage(JournalFileBackend(str(journal))))
+    assert len([k for k in study.user_attrs if k.startswith("final/")]) == 1
