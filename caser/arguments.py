@@ -111,7 +111,9 @@ def check_flag_ranges(args: argparse.Namespace) -> None:
         raise DataError(f"{flag} must be {span}, got {value}")
 
 
-def build_config(cls: type, values: Mapping[str, Any], flags: Mapping[str, str] | None = None) -> Any:
+def build_config(
+    cls: type, values: Mapping[str, Any], flags: Mapping[str, str] | None = None
+) -> Any:
     """`cls(**values)`, its ValueError turned into a DataError naming the flag(s) at fault:
     those whose value alone gives the same error, else the ones given other than the default
     (`--nv, --nh: nv = nh = 0 ...`). flags: field -> flag, default `--field-name`."""

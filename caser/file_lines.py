@@ -116,8 +116,8 @@ def not_text_error(path: Path) -> DataError:
                 except UnicodeDecodeError as err:
                     at, what = err.start, "not UTF-8 text"
                 if at >= 0:
-                    return DataError(f"{path}: line {lineno}: {what} (byte {at + 1} of the line is "
-                                     f"0x{raw[at]:02x})")
+                    byte = f"byte {at + 1} of the line is 0x{raw[at]:02x}"
+                    return DataError(f"{path}: line {lineno}: {what} ({byte})")
     return DataError(f"{path}: not UTF-8 text")
 
 

@@ -179,7 +179,9 @@ def _read_columns(path: Path, format: str, detected: bool = False) -> Sequences:
     return build_sequences(users[order], items[order] + 1, user_ids, with_padding(item_ids))
 
 
-def _columns_error(path: Path, format: str, split: Callable[[str], list[str]], detected: bool) -> DataError:
+def _columns_error(
+    path: Path, format: str, split: Callable[[str], list[str]], detected: bool
+) -> DataError:
     """The first line without the format's column count, and the format it was read as. When
     the format was detected from a line that is the odd one out (the next two lines agree with
     each other and not with it: a header, a stray line), that line is named instead, with what
@@ -195,7 +197,8 @@ def _columns_error(path: Path, format: str, split: Callable[[str], list[str]], d
             f"{lineno}: {counts[0]} columns), but line {lines[1][0]} has {counts[1]}; fix or "
             f"remove line {lineno}"
         )
-    return column_count_error(path, ncols, split, f" (format {format}, detected from line {lineno})")
+    note = f" (format {format}, detected from line {lineno})"
+    return column_count_error(path, ncols, split, note)
 
 
 def _reject_first_comment(path: Path, format: str, detected: bool) -> None:
@@ -230,7 +233,8 @@ def _reject_header(path: Path, codes: np.ndarray, ids: np.ndarray) -> None:
     first = codes[0]
     others = np.delete(ids, first)
     numeric = pd.to_numeric(pd.Series(others, dtype=object), errors="coerce").notna().all()
-    if numeric and pd.isna(pd.to_numeric(ids[first], errors="coerce")) and (codes == first).sum() == 1:
+    text_first = pd.isna(pd.to_numeric(ids[first], errors="coerce"))
+    if numeric and text_first and (codes == first).sum() == 1:
         lineno, text = nth_data_line(path, 0)
         raise DataError(f"{path}: line {lineno}: looks like a header ({shown(text)}); remove it")
 

@@ -76,7 +76,8 @@ def _too_short_error(seqs: Sequences, cfg: DataConfig, empty: np.ndarray, rule: 
     if kept.num_users == 0:  # advice that drops everyone would only lead to "no user left"
         return _too_short_data_error(seqs, cfg, rule, need)
     return DataError(
-        f"user {shown(raw, quote=False)}: {int(seqs.lengths[u])} event(s) leave no training item under {rule}; "
+        f"user {shown(raw, quote=False)}: {int(seqs.lengths[u])} event(s) leave no training item "
+        f"under {rule}; "
         f"{len(empty)} user(s) are that short. Drop them with --min-user-interactions {need} "
         f"(python -m caser.train) or data.min_user_interactions = {need} (study file): that "
         f"drops {seqs.num_users - kept.num_users} user(s) and {seqs.num_events - kept.num_events} "

@@ -61,14 +61,17 @@ def test_protocol_is_the_flag_and_split_its_earlier_name(flag, capsys):
     (["--lr", "0"], "error: --lr: lr must be > 0, got 0.0"),
     (["--l2", "nan"], "error: --l2: l2 must be a finite number, got nan"),
     (["--nv", "-1"], "error: --nv: nv and nh must be >= 0, got nv=-1, nh=16"),
-    (["--nv", "0", "--nh", "0"], "error: --nv, --nh: nv = nh = 0 leaves Caser with no convolutional features"),
+    (["--nv", "0", "--nh", "0"], "error: --nv, --nh: nv = nh = 0 leaves Caser with no "
+                                 "convolutional features"),
     (["--ac-conv", "foo"], "error: --ac-conv: unknown activation 'foo'; choose from iden, relu, tanh, sigm"),
     (["--train-frac", "2"], "error: --train-frac: need 0 < train_frac, 0 <= val_frac and train_frac + "
                             "val_frac <= 1, got 2.0 and 0.1"),
-    (["--train-frac", "0.5", "--val-frac", "0.6"], "error: --train-frac, --val-frac: need 0 < train_frac, "
-                                                   "0 <= val_frac and train_frac + val_frac <= 1, got 0.5 and 0.6"),
+    (["--train-frac", "0.5", "--val-frac", "0.6"],
+     "error: --train-frac, --val-frac: need 0 < train_frac, 0 <= val_frac and train_frac + "
+     "val_frac <= 1, got 0.5 and 0.6"),
     (["--holdout", "x"], "error: --holdout: holdout must be 'ratio' or 'loo', got 'x'"),
-    (["--patience", "0"], "error: --patience: patience must be >= 1 (or unset to train the whole budget), got 0"),
+    (["--patience", "0"], "error: --patience: patience must be >= 1 (or unset to train the whole "
+                          "budget), got 0"),
     (["--min-delta", "-1"], "error: --min-delta: min_delta must be "),  # caser.stopping's wording
 ])
 def test_every_impossible_flag_value_is_one_line_naming_the_flag(argv, line, capsys):

@@ -141,7 +141,8 @@ def test_customer_numbers_are_tokens_a_leading_zero_is_another_customer(tmp_path
 
 def test_an_empty_customer_number_is_called_empty_not_nan(tmp_path):
     path = write_csv(tmp_path / "e.csv", [("2015-01-28", "", {"cco"}), ("2015-02-28", "7", {"cco"})])
-    with pytest.raises(DataError, match=r"e\.csv: line 2: ncodpers is not a customer number: an empty field$"):
+    with pytest.raises(DataError, match=r"e\.csv: line 2: ncodpers is not a customer number: an "
+                                        r"empty field$"):
         read_santander(path)
 
 
