@@ -64,7 +64,7 @@ def dense_tokens(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Ids are tokens: `07` and `7`, `5.0` and `5` are different ids. Surrounding whitespace is not
     part of an id. The order of the raw ids (and so of the dense ids): numeric, as int64, when
     every token of the column is a non-negative integer written canonically (digits, no leading
-    zero, at most 18 of them), where that order and grouping equal the text's; otherwise every
+    zero, at most 18 of them: then numbers group exactly as their tokens do); otherwise every
     token of the column sorts by its text (Python's string order: by code point, so "10" < "9").
     Hashing runs in C over all tokens; the per-token Python work is over the K distinct ones.
     """
