@@ -28,7 +28,7 @@ from search.errors import StudyError  # noqa: E402
 from search.report import DEFAULT_IMPORTANCE_BOOTSTRAP, DEFAULT_TOP_K  # noqa: E402
 from search.report.files import missing_folders, remove_folders, write_files  # noqa: E402
 from search.report.view import StudyView  # noqa: E402
-from search.storage import load_existing_study, redact, storage_url  # noqa: E402
+from search.storage import journal_path, load_existing_study, redact, storage_url  # noqa: E402
 
 # render and final are imported in main, after the study loads: they pull in matplotlib, scipy and
 # scikit-learn (seconds), which --help and the one-line errors should not wait for.
@@ -128,6 +128,19 @@ def _probe(path: Path, flag: str, folder: bool) -> None:
                 p.unlink()
 
 
+def open_study(name: str, url: str) -> optuna.Study:
+    """The study; a journal file that Optuna cannot replay (another format, an edited or
+    truncated copy) is one line rather than the parser's traceback."""
+    try:
+        return load_existing_study(name, url)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        journal = journal_path(url)
+        if journal is None:
+            raise
+        raise StudyError(f"--storage {journal}: not an Optuna journal file "
+                         f"({type(exc).__name__}: {exc})") from None
+
+
 def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) -> int:
     """Run the CLI; `train_fn` replaces caser's training in the final evaluation (tests)."""
     args = parse_args(argv)
@@ -151,7 +164,7 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
         check_outputs(args.out, plots_dir(args))
         name = study_name(args.study)
         url = storage_url(name, args.storage)
-        view = StudyView.of(load_existing_study(name, url), redact(url))
+        view = StudyView.of(open_study(name, url), redact(url))
         view.require_complete()
         from search.report.final import (caser_train_fn, convergence_rule, run_final, study_data,
                                          unkeyed_entries)

@@ -191,3 +191,15 @@ def test_the_report_and_its_plots_get_the_permissions_of_any_new_file(tmp_path, 
     os.umask(umask)
     for path in (out, tmp_path / "plots" / "history.png"):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path
+
+
+@pytest.mark.parametrize("content, says", [
+    ("x\ny\n", "JSONDecodeError: Expecting value"),  # not JSON (a last line alone reads as cut)
+    ("{}\n{}\n", "KeyError: 'op_code'"),  # JSON, but not Optuna's operations
+    ("[1]\n[2]\n", "TypeError"),
+])
+def test_a_journal_file_that_is_not_one_is_one_line(tmp_path, content, says):
+    journal = tmp_path / "bad.journal"
+    journal.write_text(content)
+    proc = run_cli("--storage", str(journal))
+    assert_one_line_error(proc, f"--storage {journal}: not an Optuna journal file", says)
