@@ -17,6 +17,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from dataclasses import replace
 from typing import Sequence
 
 from search import interrupts
@@ -113,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from search.strategy import check_pruner_options
     from search.runner import run_sweep, stale_running
     from search.study import count_finished, open_study
-    from search.workers import run_workers, torch_threads, worker_ended
+    from caser.memory import available_memory
+    from search.workers import plan_workers, run_workers, torch_threads, usable_cores, worker_ended, worker_memory
 
     if not args.verbose:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial says it
@@ -145,16 +147,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if done >= options.n_trials:
             say(f"study {spec.name!r} already has {done} finished trials (asked for {options.n_trials}); nothing to do")
             return 0
+        workers = args.workers
+        if workers > 1 and not args.pool_worker:
+            workers = plan_workers(workers, options.n_trials - done, available_memory(), worker_memory(),
+                                   usable_cores(), say)
+            if workers == 1:  # this process runs the trials, as a sweep without --workers
+                options = replace(options, worker=None)
         if not args.pool_worker:
             say(f"study {spec.name!r} in {redact(url)}: {done} finished, running until {options.n_trials} "
                 f"({spec.sampler} sampler, {spec.pruner} pruner, {spec.max_epochs} epochs max"
-                f"{f', {args.workers} workers' if args.workers > 1 else ''}); "
+                f"{f', {workers} workers' if workers > 1 else ''}); "
                 f"early stopping: {spec.stopping().describe()}")
             for number in stale_running(study):
                 say(f"warning: trial {number} is RUNNING in a journal storage, which has no "
                     f"heartbeat: if no worker runs it, it stays so (see docs/distributed.md)")
-        if args.workers > 1 and not args.pool_worker:
-            pool = run_workers(sys.argv[1:] if argv is None else list(argv), args.workers, say,
+        if workers > 1 and not args.pool_worker:
+            pool = run_workers(sys.argv[1:] if argv is None else list(argv), workers, say,
                                first_index=options.worker_index)
             for label, code in pool.ended_early():
                 say(worker_ended(study, label, code))
@@ -168,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             import torch
 
-            torch.set_num_threads(torch_threads(args.workers))
+            torch.set_num_threads(torch_threads(workers))
             finished = run_sweep(spec, study, data, options, say)
         if finished < options.n_trials and finished == done:  # e.g. a timeout before any trial ended
             why = f"--timeout {args.timeout:g} s passed before" if args.timeout else "the sweep ended without"

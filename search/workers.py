@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 SWEEP = Path(__file__).resolve().parent.parent / "sweep.py"
 STOP_TIMEOUT_S = 60  # a worker finishing its interrupted trial's bookkeeping
+# A worker process with torch, Lightning and Optuna imported, before any data: about 120 MB
+# each in issue 24's run of 1,000 workers on a 24 GB machine.
+WORKER_FLOOR_BYTES = 120 * 2**20
 
 
 def worker_label(index: int) -> str:
@@ -39,6 +42,51 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # no affinity on this platform (macOS)
         return os.cpu_count() or 1
+
+
+def process_size() -> int | None:
+    """This process's resident memory in bytes (Linux), else None."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def worker_memory() -> int:
+    """What one worker process needs at least: as much as this process, which has imported
+    torch, Lightning and Optuna and holds the prepared data, as each worker will; never less
+    than WORKER_FLOOR_BYTES. A trial's training needs more on top (caser/memory.py checks that
+    before it allocates): this bound only keeps K workers from exhausting the machine at start."""
+    return max(WORKER_FLOOR_BYTES, process_size() or 0)
+
+
+def plan_workers(requested: int, left: int, available: int | None, per_worker: int, cores: int,
+                 say: Callable[[str], None]) -> int:
+    """How many worker processes to start for `requested`: never more than the trials `left` to
+    run, nor than the `available` memory holds at `per_worker` bytes each (at least one: this
+    process already runs); a line says so, and a warning when they outnumber the usable
+    `cores`. (`--workers 1000 --trials 2` started 1,000 processes, and the kernel's
+    out-of-memory killer ended processes that had nothing to do with the sweep.)"""
+    count = min(requested, max(left, 1))
+    if count < requested:
+        say(f"starting {_workers(count)}, not {requested}: only {left} trials are left to run")
+    if available is not None and count > max(1, available // per_worker):
+        fitting = max(1, available // per_worker)
+        say(f"starting {_workers(fitting)}, not {count}: each needs about {per_worker / 2**20:.0f} MB (the "
+            f"size of this process, which holds the data as each worker will) and {available / 2**30:.1f} GB "
+            "is available")
+        count = fitting
+    if count > cores:
+        say(f"warning: {count} workers on {cores} usable cores: each trains with 1 torch thread and they "
+            "take turns on the cores, so each trial is slower")
+    return count
+
+
+def _workers(count: int) -> str:
+    return f"{count} worker{'s' if count != 1 else ''}"
 
 
 def torch_threads(workers: int) -> int:
@@ -65,8 +113,8 @@ def run_workers(argv: Sequence[str], workers: int, say: Callable[[str], None], f
     indexes = range(first_index, first_index + workers)
     procs = [
         subprocess.Popen(
-            # The last --worker-index wins over the machine's own in argv.
-            [sys.executable, str(SWEEP), *argv, "--worker-index", str(i), "--pool-worker"],
+            # The last --workers and --worker-index win over argv's: the count started, and its place.
+            [sys.executable, str(SWEEP), *argv, "--workers", str(workers), "--worker-index", str(i), "--pool-worker"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True,  # Ctrl-C goes to the parent only; it passes the signal on
         )

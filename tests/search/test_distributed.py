@@ -274,3 +274,33 @@ def test_the_workers_share_only_the_cores_the_process_may_use(tmp_path: Path) ->
             "from search.workers import torch_threads; print(torch_threads(1))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
+
+
+def test_no_more_workers_start_than_trials_are_left(tmp_path: Path) -> None:
+    # --workers 1000 --trials 2 started 1,000 processes and the kernel's OOM killer ended others.
+    output = finish(sweep("--workers", "5", "--trials", "2", "--data", TINY_DATA, "--max-epochs", "1",
+                          "--runs-dir", str(tmp_path)))
+    assert "starting 2 workers, not 5: only 2 trials are left to run" in output, output
+    assert "[w1] " in output and "[w2] " in output and "[w3] " not in output, output
+
+
+GB = 1024**3
+
+
+@pytest.mark.parametrize("requested,left,available,cores,expected,says", [
+    (1000, 2, 64 * GB, 16, 2, ["starting 2 workers, not 1000: only 2 trials are left to run"]),
+    (8, 100, 1 * GB, 16, 4, ["starting 4 workers, not 8: each needs about 256 MB (the size of this "
+                             "process, which holds the data as each worker will) and 1.0 GB is available"]),
+    (8, 100, 100 * GB, 2, 8, ["warning: 8 workers on 2 usable cores: each trains with 1 torch thread and "
+                              "they take turns on the cores, so each trial is slower"]),
+    (3, 100, 100 * GB, 4, 3, []),
+    (4, 100, None, 4, 4, []),  # available memory unknown: the workers asked for
+    (4, 100, GB // 8, 4, 1, ["starting 1 worker, not 4: each needs about 256 MB (the size of this "
+                             "process, which holds the data as each worker will) and 0.1 GB is available"]),
+])
+def test_the_workers_started_fit_the_trials_left_and_the_memory(requested, left, available, cores, expected, says):
+    from search.workers import plan_workers
+
+    said: list[str] = []
+    assert plan_workers(requested, left, available, 256 * 2**20, cores, said.append) == expected
+    assert said == says
