@@ -277,9 +277,18 @@ class _Runner:
                              "was trained") from None
         self.writable = True
 
-    def _cached(self, key: str) -> dict | None:
-        entry = self.view.user_attrs.get(key)
-        return dict(entry) if isinstance(entry, dict) and not self.refresh else None
+    def _cached(self, key: str, parse: Callable[[Any], Any]) -> Any:
+        """The cached result under `key`, parsed; None when there is none (or `refresh`), and
+        when it cannot be read (another version wrote it, or a hand): said, then trained again."""
+        if self.refresh or key not in self.view.user_attrs:
+            return None
+        try:
+            return parse(self.view.user_attrs[key])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            why = f"no {exc.args[0]}" if isinstance(exc, KeyError) else str(exc)
+            self._say(f"final evaluation: the cached {key} cannot be read ({why}); training it "
+                      "again")
+            return None
 
     def _store(self, key: str, value: dict, cand: Candidate, seed: int) -> None:
         try:
@@ -301,11 +310,10 @@ class _Runner:
 
         self.step += 1
         key = converge_key(cand.key, seed, rule, self.fingerprint)
-        entry = self._cached(key)
-        if entry is not None and {"epoch", "value", "epochs_run", "stop_reason"} <= set(entry):
+        cached = self._cached(key, _converged_from)
+        if cached is not None:
             self.res.cached += 1
-            return Converged(int(entry["epoch"]), float(entry["value"]), int(entry["epochs_run"]),
-                             str(entry["stop_reason"]))
+            return cached
         self._check_writable()
         self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: to convergence "
                   f"on validation (patience {rule.patience}, at most {rule.max_epochs} "
@@ -334,12 +342,10 @@ class _Runner:
     def test(self, cand: Candidate, seed: int, epochs: int) -> Tested:
         self.step += 1
         key = cache_key(cand.key, seed, epochs, self.fingerprint)
-        entry = self._cached(key)
-        if entry is not None and "metrics" in entry:
+        cached = self._cached(key, lambda entry: _tested_from(entry, epochs))
+        if cached is not None:
             self.res.cached += 1
-            return Tested(epochs, {k: float(v) for k, v in entry["metrics"].items()},
-                          tuple(int(u) for u in entry.get("users", ())),
-                          tuple(float(a) for a in entry.get("user_ap", ())))
+            return cached
         self._check_writable()
         self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: train+validation "
                   f"for {epochs} epoch{'s' if epochs != 1 else ''}, then test ...")
@@ -355,6 +361,40 @@ class _Runner:
         took = time.perf_counter() - start
         self._say(f"    test/map {tested.metrics.get('test/map', math.nan):.4f} ({took:.1f} s)")
         return tested
+
+
+def _converged_from(entry: Any) -> Converged:
+    """A cached convergence run; KeyError, TypeError or ValueError when it is not one."""
+    epoch, epochs_run = _whole(entry["epoch"]), _whole(entry["epochs_run"])
+    if not 1 <= epoch <= epochs_run:
+        raise ValueError(f"epoch {epoch} of {epochs_run} run")
+    return Converged(epoch, _number(entry["value"]), epochs_run, str(entry["stop_reason"]))
+
+
+def _tested_from(entry: Any, epochs: int) -> Tested:
+    """A cached test run with every test metric; its per-user AP may be missing (an older
+    report), not cut short."""
+    metrics = {str(name): _number(value) for name, value in entry["metrics"].items()}
+    for name in TEST_METRICS:
+        if name not in metrics:
+            raise KeyError(name)
+    users = tuple(_whole(u) for u in entry.get("users", ()))
+    user_ap = tuple(_number(a) for a in entry.get("user_ap", ()))
+    if len(users) != len(user_ap):
+        raise ValueError(f"{len(users)} users but {len(user_ap)} AP values")
+    return Tested(epochs, metrics, users, user_ap)
+
+
+def _whole(x: Any) -> int:
+    if not math.isfinite(_number(x)) or x != math.floor(x):
+        raise ValueError(f"{x!r} is not a whole number")
+    return int(x)
+
+
+def _number(x: Any) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise ValueError(f"{x!r} is not a number")
+    return float(x)
 
 
 def _reason(exc: BaseException) -> str:

@@ -129,3 +129,23 @@ def test_a_store_that_fails_after_training_is_one_line_and_keeps_the_runs_before
         r"it are kept in the study; run the same command again to go on", err[-1]), err[-1]
     study = optuna.load_study(study_name="demo", storage=JournalStorage(JournalFileBackend(str(journal))))
     assert len([k for k in study.user_attrs if k.startswith("final/")]) == 1
+
+
+def test_a_cache_entry_that_cannot_be_read_is_trained_again_and_it_says_so(tmp_path, capsys):
+    study = make_study(tmp_path, n=4, extra_states=False)
+    argv = ARGS + ["--storage", storage(tmp_path)]
+    first = FakeTrain()
+    assert report.main(argv, train_fn=first) == 0
+    capsys.readouterr()
+    tested = sorted(k for k in final_keys(tmp_path) if "/epochs_" in k)[0]
+    converged = sorted(k for k in final_keys(tmp_path) if "/converge_" in k)[-1]
+    study.set_user_attr(tested, {"metrics": {"val/map": 0.1}, "users": [], "user_ap": []})
+    study.set_user_attr(converged, {"epoch": "six", "value": 0.1, "epochs_run": 6,
+                                    "stop_reason": "budget"})
+    again = FakeTrain()
+    assert report.main(argv, train_fn=again) == 0
+    out = capsys.readouterr()
+    assert len(again.calls) == 2 and "## Final evaluation on test" in out.out
+    for key in (tested, converged):
+        assert (f"final evaluation: the cached {key} cannot be read (" in out.err
+                and "); training it again" in out.err), out.err
