@@ -25,7 +25,7 @@ import optuna  # noqa: E402
 
 from caser.errors import DataError  # noqa: E402
 from search.errors import StudyError  # noqa: E402
-from search.report import DEFAULT_IMPORTANCE_BOOTSTRAP, DEFAULT_TOP_K  # noqa: E402
+from search.report import DEFAULT_IMPORTANCE_BOOTSTRAP, DEFAULT_TOP_K, PLOT_FILES  # noqa: E402
 from search.report.files import missing_folders, remove_folders, write_files  # noqa: E402
 from search.report.view import StudyView  # noqa: E402
 from search.storage import journal_path, load_existing_study, redact, storage_url  # noqa: E402
@@ -95,8 +95,15 @@ def plots_dir(args: argparse.Namespace) -> Path | None:
 def check_outputs(out: Path | None, plots: Path | None) -> None:
     """Refuse, before anything is trained or drawn, an --out or --plots that cannot be written:
     a folder named as the report, a path under a regular file, a read-only place, a file named
-    as the plots folder. What the check creates (a folder, a probe file) it leaves only where the
-    report would write anyway."""
+    as the plots folder, an --out the plots would overwrite. What the check creates (a folder, a
+    probe file) it removes again."""
+    if out is not None and plots is not None:
+        if out.resolve() == plots.resolve():
+            raise StudyError(f"--out {out} and --plots {plots} name the same path: give the plots a "
+                             "folder of their own (default: plots/ beside --out)")
+        if out.resolve() in {(plots / name).resolve() for name in PLOT_FILES.values()}:
+            raise StudyError(f"--out {out} is where --plots {plots} puts a plot: name the report "
+                             "otherwise")
     if out is not None:
         if out.is_dir():
             raise StudyError(f"--out {out} is a folder; name the markdown file, e.g. --out {out / 'REPORT.md'}")

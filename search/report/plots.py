@@ -16,6 +16,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullForm
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from search.report import PLOT_FILES
 from search.report.files import Writer, write_files
 from search.report.importance import EVALUATORS, Importances
 from search.report.view import StudyView
@@ -187,10 +188,10 @@ def write_plots(view: StudyView, imp: Importances, top_k: int, out_dir: Path) ->
     """Every plot into out_dir, all of them or none (`files.write_files`); returns
     {title: path} for the ones that had data."""
     figures = {
-        "Optimisation history": (history_figure(view), out_dir / "history.png"),
-        "Hyperparameter importances": (importance_figure(imp), out_dir / "importances.png"),
-        "Validation curves": (curves_figure(view, top_k), out_dir / "curves.png"),
-        "Slice plot": (slice_figure(view), out_dir / "slice.png"),
+        "Optimisation history": (history_figure(view), out_dir / PLOT_FILES["history"]),
+        "Hyperparameter importances": (importance_figure(imp), out_dir / PLOT_FILES["importances"]),
+        "Validation curves": (curves_figure(view, top_k), out_dir / PLOT_FILES["curves"]),
+        "Slice plot": (slice_figure(view), out_dir / PLOT_FILES["slice"]),
     }
     drawn = {title: (fig, path) for title, (fig, path) in figures.items() if fig is not None}
     write_files({path: _png(fig) for fig, path in drawn.values()})

@@ -110,6 +110,10 @@ def demo(tmp_path):
     ("--out under a file", ["--out", "{tmp}/afile/REPORT.md"], "--out {tmp}/afile/REPORT.md: cannot write"),
     ("--out read-only", ["--out", "/sys/REPORT.md", "--plots", "{tmp}/plots"], "--out /sys/REPORT.md: cannot write"),
     ("--plots naming a file", ["--out", "{tmp}/REPORT.md", "--plots", "{tmp}/afile"], "--plots {tmp}/afile is a file"),
+    ("--plots naming --out", ["--out", "{tmp}/X/R.md", "--plots", "{tmp}/X/./R.md"],
+     "--out {tmp}/X/R.md and --plots {tmp}/X/R.md name the same path"),
+    ("--out naming a plot", ["--out", "{tmp}/p/history.png", "--plots", "{tmp}/p"],
+     "--out {tmp}/p/history.png is where --plots {tmp}/p puts a plot"),
 ])
 def test_an_unusable_output_path_is_one_line_before_any_plot(demo, tmp_path, capsys, case, args, says):
     if case == "--out read-only" and not os.path.isdir("/sys"):
