@@ -10,7 +10,7 @@ import shlex
 from dataclasses import MISSING, fields
 from typing import Any, Mapping
 
-from caser.config import DataConfig, ModelConfig, TrainConfig
+from caser.config import MAX_TRAIN_SEED, DataConfig, ModelConfig, TrainConfig
 from caser.errors import DataError
 
 
@@ -51,7 +51,7 @@ _TYPES = {"str": str, "int": int, "float": float}
 # Ranges the configs leave to the libraries (whose errors name no flag) or do not check:
 # dest -> (lowest, highest or None). Training seeds are 32-bit in numpy and Lightning.
 FLAG_RANGES = {
-    "seed": (0, 2**32 - 1), "data_seed": (0, None),
+    "seed": (0, MAX_TRAIN_SEED), "data_seed": (0, None),
     "data_min_user_interactions": (0, None), "data_min_item_interactions": (0, None),
 }  # fmt: skip
 

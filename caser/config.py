@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from caser.catalogue import preset_filter
 
 ACTIVATIONS = ("iden", "relu", "tanh", "sigm")
+MAX_TRAIN_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
 ACTIVATION_ALIASES = {"identity": "iden", "sigmoid": "sigm", "none": "iden", "linear": "iden"}
 
 
@@ -77,6 +78,8 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if not 0 <= self.seed <= MAX_TRAIN_SEED:
+            raise ValueError(f"seed must be from 0 to {MAX_TRAIN_SEED}, got {self.seed}")
 
 
 FILTER_FIELDS = ("min_user_interactions", "min_item_interactions")  # a dataset's preset sets them
@@ -118,6 +121,11 @@ class DataConfig:
                 f"need 0 < train_frac, 0 <= val_frac and train_frac + val_frac <= 1, "
                 f"got {self.train_frac} and {self.val_frac}"
             )
+        if self.seed < 0:
+            raise ValueError(f"seed (of the synthetic data) must be from 0 up, got {self.seed}")
+        for name in FILTER_FIELDS:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"{name} must be from 0 up (0: no filter), got {getattr(self, name)}")
         # Not a field: which minimums came from the preset, so that `with_spec` can renew them.
         from_preset = frozenset(name for name in FILTER_FIELDS if getattr(self, name) is None)
         object.__setattr__(self, "_from_preset", from_preset)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 
 import pytest
@@ -83,3 +84,19 @@ def test_every_impossible_flag_value_is_one_line_naming_the_flag(argv, line, cap
     assert main(["--data", TINY_DATA, "--epochs", "1", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(line) and (err[0] == line or line.endswith(" "))
+
+
+@pytest.mark.parametrize("bad, says", [
+    ({"seed": -1}, "seed (of the synthetic data) must be from 0 up, got -1"),
+    ({"min_user_interactions": -1}, "min_user_interactions must be from 0 up (0: no filter), got -1"),
+    ({"min_item_interactions": -2}, "min_item_interactions must be from 0 up (0: no filter), got -2"),
+])
+def test_data_configs_refuse_negative_seeds_and_minimums(bad, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        DataConfig(**bad)
+
+
+def test_train_configs_refuse_seeds_numpy_cannot_take():
+    with pytest.raises(ValueError, match=re.escape("seed must be from 0 to 4294967295, got 4294967296")):
+        TrainConfig(seed=2**32)
+    assert TrainConfig(seed=2**32 - 1).seed == 2**32 - 1
