@@ -29,7 +29,9 @@ from caser.errors import DataError  # noqa: E402
 from search.errors import StudyError  # noqa: E402
 from search.options import HEARTBEAT_INTERVAL_S, SweepOptions  # noqa: E402
 from search.run_dirs import check_runs_dir, runs_dir_made  # noqa: E402
-from search.storage import DEFAULT_RUNS_DIR, check_sweep_storage, check_writable, redact, storage_url  # noqa: E402
+from search.storage import (  # noqa: E402
+    DEFAULT_RUNS_DIR, check_sweep_storage, check_writable, quiet_storage_threads, redact, storage_failure, storage_url,
+)
 from search.studyfile import (  # noqa: E402
     MAX_SEED, MIN_DELTA_RULE, PATIENCE_RULE, PRUNERS, SAMPLERS, load_study_spec, min_delta_ok, patience_ok,
 )
@@ -121,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial says it
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    quiet_storage_threads()
     interrupts.ready()  # Ctrl-C and SIGTERM now stop the running trial, recorded as interrupted
+    url = ""
     try:
         spec = load_study_spec(args.study).with_overrides(
             data_spec=args.data, sampler=args.sampler, pruner=args.pruner,
@@ -186,11 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StudyError, DataError) as exc:
         say(f"error: {exc}")
         return 2
-    except optuna.exceptions.StorageInternalError as exc:
-        cause = exc.__cause__ or exc.__context__ or exc
-        say(f"error: the storage {redact(url)} refused a write ({str(cause).splitlines()[0]}); "
-            "finished trials are kept: run the same command again to resume")
-        return 2
+    except Exception as exc:  # noqa: BLE001 - a storage gone or full, under Optuna's chained errors
+        line = storage_failure(url, exc) if url else None
+        if line is None:
+            raise
+        say(line)
+        return 1
     except KeyboardInterrupt:
         say(f"interrupted ({interrupts.name()}): a running trial is recorded as interrupted, finished "
             f"trials are kept; run the same command again to resume")

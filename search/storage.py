@@ -7,7 +7,9 @@ Accepted storages (`--storage`):
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -144,6 +146,47 @@ def load_existing_study(name: str, url: str) -> optuna.Study:
         known = ", ".join(sorted(names)) or "none"
         raise StudyError(f"no study {name!r} in {redact(url)}; studies there: {known}")
     return optuna.load_study(study_name=name, storage=storage)
+
+
+def storage_failure(url: str, exc: BaseException) -> str | None:
+    """One line for an error whose chain holds a database error: a server that went away (a
+    PostgreSQL stopped mid-sweep), a file that can no longer be written (a full disk). Optuna
+    chains its own errors on top of it (StorageInternalError, then an UnboundLocalError while
+    it tries to record the trial as failed: about 300 lines). None for any other error."""
+    cause = _database_error(exc)
+    if cause is None:
+        return None
+    reason = (str(getattr(cause, "orig", None) or cause).strip().splitlines() or [type(cause).__name__])[0]
+    local = sqlite_path(url) is not None or journal_path(url) is not None
+    what = "cannot be written" if local else "went away"
+    return (f"error: the storage {redact(url)} {what} ({reason}); finished trials are kept: "
+            f"{'once it is back, ' if not local else ''}run the same command again to resume")
+
+
+def _database_error(exc: BaseException | None) -> BaseException | None:
+    import sqlalchemy.exc  # Optuna's RDB storage has imported it by now
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                            sqlalchemy.exc.DisconnectionError, sqlite3.OperationalError)):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def quiet_storage_threads() -> None:
+    """A trial's heartbeat thread whose storage went away would print its own traceback, and
+    so would SQLAlchemy's pool: the main thread says it in one line (`storage_failure`)."""
+    default = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if _database_error(args.exc_value) is None:
+            default(args)
+
+    threading.excepthook = hook
+    logging.getLogger("sqlalchemy").setLevel(logging.CRITICAL)
 
 
 def redact(url: str) -> str:

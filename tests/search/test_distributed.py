@@ -8,6 +8,7 @@ Every test runs the real CLI in subprocesses on tiny synthetic data, as a user w
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 from optuna.trial import TrialState
 
 from search.retries import retry_history
@@ -276,6 +278,7 @@ def test_the_workers_share_only_the_cores_the_process_may_use(tmp_path: Path) ->
     assert out.stdout.strip() == "1"
 
 
+@pytest.mark.slow
 def test_no_more_workers_start_than_trials_are_left(tmp_path: Path) -> None:
     # --workers 1000 --trials 2 started 1,000 processes and the kernel's OOM killer ended others.
     output = finish(sweep("--workers", "5", "--trials", "2", "--data", TINY_DATA, "--max-epochs", "1",
@@ -304,3 +307,49 @@ def test_the_workers_started_fit_the_trials_left_and_the_memory(requested, left,
     said: list[str] = []
     assert plan_workers(requested, left, available, 256 * 2**20, cores, said.append) == expected
     assert said == says
+
+
+@pytest.mark.slow
+def test_postgres_stopped_mid_sweep_is_one_line_and_the_re_run_resumes(tmp_path: Path) -> None:
+    from tests.helpers.postgres import PostgresUnavailable, _as_cluster_owner, find_pg_bin, postgres_server
+
+    try:
+        server = postgres_server()
+        url = server.__enter__()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        study_file = tmp_path / "slow.toml"  # 10 short epochs a trial: the server stops mid-sweep
+        study_file.write_text(SLOW_STUDY.replace("max_epochs = 6", "max_epochs = 10").replace(
+            "users=300,items=400,interactions=30000", "users=60,items=100,interactions=900"))
+        args = ["--study", str(study_file), "--trials", "4", "--runs-dir", str(tmp_path), "--storage", url]
+        proc = sweep(*args)
+        lines: list[str] = []
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not any(line.startswith("[1/4] trial") for line in lines):  # one trial finished
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            lines.append(proc.stdout.readline())
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect() as connection:
+            data = connection.execute(sqlalchemy.text("SHOW data_directory")).scalar()
+        engine.dispose()
+        ctl = [str(find_pg_bin() / "pg_ctl"), "-D", data, "-w"]
+        subprocess.run(_as_cluster_owner([*ctl, "-m", "fast", "stop"]), check=True, capture_output=True, timeout=60)
+        try:
+            rest, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"the sweep hung without its storage:\n{''.join(lines)}{proc.communicate()[0]}")
+        after = rest.strip().splitlines()
+        assert proc.returncode not in (0, None) and "Traceback" not in rest, "".join(lines) + rest
+        assert len(after) == 1 and after[0].startswith("error: the storage "), rest
+        assert "finished trials are kept" in after[0] and "run the same command again" in after[0], rest
+
+        subprocess.run(_as_cluster_owner([*ctl, "-l", str(Path(data).parent / "server.log"), "start"]),
+                       check=True, capture_output=True, timeout=60)
+        output = finish(sweep(*args))
+        assert int(re.search(r": (\d+) finished, running until 4", output).group(1)) >= 1, output  # kept
+        study = optuna.load_study(study_name="slow", storage=url)
+        assert len(study.get_trials(deepcopy=False, states=FINISHED)) == 4
+    finally:
+        server.__exit__(None, None, None)
