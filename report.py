@@ -175,6 +175,7 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
         view.require_complete()
         from search.report.final import (caser_train_fn, convergence_rule, run_final, study_data,
                                          unkeyed_entries)
+        from search.report import fmt
         from search.report.render import render
 
         final = None
@@ -190,8 +191,8 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
                 final_epochs=args.final_epochs, refresh=args.refresh, progress=sys.stderr,
                 rule=rule, data=data,
             )
-            print(f"final evaluation: {final.trained} runs trained, {final.cached} cached",
-                  file=sys.stderr)
+            print(f"final evaluation: {fmt.count(final.trained, 'run')} trained, {final.cached} "
+                  "cached", file=sys.stderr)
         link_base = args.out.parent if args.out is not None else None
         new_plots = missing_folders(plots_dir(args)) if plots_dir(args) is not None else []
         if args.importance_bootstrap:

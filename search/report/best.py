@@ -66,7 +66,7 @@ def best_section(view: StudyView, top_k: int) -> str:
             }
         )
     parts = [
-        f"## Best configurations (top {top_k} of {len(view.ranked())} complete trials, by "
+        f"## Best configurations ({_how_many(top_k, len(view.ranked()))}, by "
         f"{view.metric}, {'higher' if view.maximize else 'lower'} is better)",
         "### Hyperparameters",
         fmt.table(hp_rows),
@@ -83,6 +83,13 @@ def best_section(view: StudyView, top_k: int) -> str:
     parts += [f"### Validation metrics at the best epoch", fmt.table(metric_rows)]
     parts.append(edge_section(view))
     return "\n\n".join(parts)
+
+
+def _how_many(top_k: int, complete: int) -> str:
+    """`top 5 of 8 complete trials`; `all 8 complete trials` when K reaches them all."""
+    if top_k < complete:
+        return f"top {top_k} of {complete} complete trials"
+    return "the one complete trial" if complete == 1 else f"all {complete} complete trials"
 
 
 def _count(n: object) -> str:

@@ -91,7 +91,8 @@ def convergence_section(res: FinalResults) -> str:
             "rank at budget": str(budget_rank.get(cand.key, "n/a")),
             "rank converged": str(conv_rank.get(cand.key, "n/a")),
         })
-    study_budget = f"{res.study_budget} epochs" if res.study_budget is not None else "not recorded"
+    study_budget = (fmt.count(res.study_budget, "epoch") if res.study_budget is not None
+                    else "not recorded")
     lead = (
         f"Each configuration is trained on train with seeds {', '.join(map(str, res.seeds))} "
         f"under the stopping rule ({res.rule.describe(res.metric)}) and validated every epoch; "
@@ -128,7 +129,8 @@ def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) 
             "**Warning: the ranking at the budget does not survive convergence.** The study's "
             f"best at its budget, {agree.best_at_budget.label}, is not the best at convergence: "
             f"{agree.best_converged.label} is. The study ranked how fast configurations learn in "
-            f"{res.study_budget or 'its'} epochs, not how good they get; read its importances and "
+            f"{fmt.count(res.study_budget, 'epoch') if res.study_budget else 'its epochs'}, not "
+            "how good they get; read its importances and "
             "effects with that in mind, and raise the budget or add a stopping rule to the study."
             + _noise_caveat(res, agree.best_at_budget, agree.best_converged)
         )
@@ -143,7 +145,8 @@ def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) 
                          for run in res.converged.get(c.key, []) if run.stop_reason == "budget"})
     if unfinished:
         out.append(
-            f"Still improving at {res.rule.max_epochs} epochs (the stopping rule never fired): "
+            f"Still improving at {fmt.count(res.rule.max_epochs, 'epoch')} (the stopping rule "
+            "never fired): "
             f"{', '.join(unfinished)}. Their converged value is a lower bound; raise "
             "`--final-max-epochs`."
         )

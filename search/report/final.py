@@ -35,6 +35,7 @@ from caser.config import DataConfig, ModelConfig, TrainConfig, configs_from_para
 from caser.metric_names import metric_names
 from search import record
 from search.errors import StudyError
+from search.report import fmt
 from search.report.best import shown_trials
 from search.report.view import StudyView
 from search.run_dirs import trial_dir_name
@@ -69,7 +70,7 @@ class Convergence:
 
     def describe(self, metric: str) -> str:
         return (f"patience {self.patience} evaluations on {metric}, min improvement "
-                f"{self.min_delta:g} ({self.source}), at most {self.max_epochs} epochs")
+                f"{self.min_delta:g} ({self.source}), at most {fmt.count(self.max_epochs, 'epoch')}")
 
 
 def convergence_rule(view: StudyView, max_epochs: int | None = None,
@@ -316,8 +317,8 @@ class _Runner:
             return cached
         self._check_writable()
         self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: to convergence "
-                  f"on validation (patience {rule.patience}, at most {rule.max_epochs} "
-                  "epochs) ...")
+                  f"on validation (patience {rule.patience}, at most "
+                  f"{fmt.count(rule.max_epochs, 'epoch')}) ...")
         start = time.perf_counter()
         stopping = StoppingRule(monitor=self.res.metric, patience=rule.patience,
                                 min_delta=rule.min_delta,
@@ -348,7 +349,7 @@ class _Runner:
             return cached
         self._check_writable()
         self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: train+validation "
-                  f"for {epochs} epoch{'s' if epochs != 1 else ''}, then test ...")
+                  f"for {fmt.count(epochs, 'epoch')}, then test ...")
         start = time.perf_counter()
         train_config = replace(cand.train_config, seed=seed, epochs=epochs)
         fit = self.train_fn(cand.model_config, train_config, self.data, protocol="test",

@@ -83,6 +83,11 @@ def seconds(x: float | None) -> str:
     return f"{x / 3600:.2f} h"
 
 
+def count(n: int, noun: str) -> str:
+    """`1 epoch`, `3 epochs`: the noun's plural is its singular and an s."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def percent(x: float) -> str:
     return f"{100 * x:.1f}%"
 

@@ -109,7 +109,7 @@ def curves_figure(view: StudyView, top_k: int) -> Figure:
         ax.plot([s + 1 for s in steps], [t.intermediate_values[s] for s in steps], lw=1.8,
                 marker="o", ms=3, label=f"trial {t.number}")
     ax.set(xlabel="epoch", ylabel=view.metric,
-           title=f"Validation curves: top {len(top)} trials vs pruned")
+           title=f"Validation curves: top {len(top)} trial{'s' if len(top) != 1 else ''} vs pruned")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)

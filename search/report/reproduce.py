@@ -19,6 +19,7 @@ from search.report import fmt
 from search.report.convergence import rank_agreement
 from search.report.final import FinalResults, reproduce_epochs
 from search.report.final_section import WORSE, verdicts_on_test
+from search.report.summary import NOT_RECORDED
 from search.report.view import StudyView
 from search.run_dirs import trial_dir_name
 
@@ -48,7 +49,8 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
         picked = ", ".join(str(c.epoch) for c in final.converged[trial_dir_name(best.number)])
         lead = (
             f"Trial {best.number} ({view.metric} {best.value:.4f} at epoch {budget_epoch} of the "
-            f"study's budget), retrained on train+validation for {epochs} epochs, the median of "
+            f"study's budget), retrained on train+validation for {fmt.count(epochs, 'epoch')}, "
+            "the median of "
             f"the epochs picked on validation at convergence ({picked}), and evaluated on test:"
         )
     else:
@@ -64,9 +66,9 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
                          "an improvement on the original settings.")
         parts += _converged_best(final, data_config, trial_dir_name(best.number))
     if converged is None:
+        budget = fmt.count(view.max_epochs, "epoch") if view.max_epochs is not None else NOT_RECORDED
         parts.append(
-            f"The epoch count is the trial's best within the study's budget "
-            f"({view.max_epochs if view.max_epochs is not None else 'not recorded'} epochs); "
+            f"The epoch count is the trial's best within the study's budget ({budget}); "
             "`report.py --final-seeds S` picks it at convergence instead."
         )
     return "\n\n".join(parts)
@@ -83,7 +85,7 @@ def _converged_best(final: FinalResults, data_config: DataConfig, best_key: str)
     shown = (fmt.code_block(command, "bash") if _one_word_each(command)
              else f"No command: {UNQUOTED}.")
     return [f"At convergence {lead.label} leads instead (see the final evaluation); for "
-            f"{epochs} epochs, the median of those it picked:", shown]
+            f"{fmt.count(epochs, 'epoch')}, the median of those it picked:", shown]
 
 
 def _one_word_each(command: str) -> bool:

@@ -76,8 +76,8 @@ def setting_rows(view: StudyView) -> list[tuple[str, str]]:
     """How the study searched: stopping rule, budget, sampler, pruner, seeds."""
     return [
         ("stopping rule", stopping_label(view)),
-        ("budget", f"{view.max_epochs} epochs per trial" if view.max_epochs is not None
-         else NOT_RECORDED),
+        ("budget", f"{fmt.count(view.max_epochs, 'epoch')} per trial"
+         if view.max_epochs is not None else NOT_RECORDED),
         ("sampler", component_label(view.user_attrs.get(record.SAMPLER), "args")),
         ("pruner", component_label(view.user_attrs.get(record.PRUNER), "options")),
         ("seeds", seeds_label(view)),
@@ -188,7 +188,7 @@ def _compute_rows(view: StudyView) -> list[tuple[str, str]]:
     else:
         rows.append((
             "epochs trained",
-            f"{trained} of {budget} ({view.max_epochs} x {len(finished)} finished trials"
+            f"{trained} of {budget} ({view.max_epochs} x {fmt.count(len(finished), 'finished trial')}"
             + (f"; the {resumed} whose worker died count in their retries)" if resumed else ")"),
         ))
     if infeasible:
@@ -216,7 +216,7 @@ def _failed_label(failed: list[FrozenTrial]) -> str:
     reasons = Counter(_reason_kind(t) for t in failed)
     epochs = sum(epochs_run(t) for t in failed)
     kinds = ", ".join(f"{n} {fmt.text(r)}" for r, n in sorted(reasons.items()))
-    return (f"{len(failed)} ({kinds}; {epochs} epoch{'s' if epochs != 1 else ''} trained, "
+    return (f"{len(failed)} ({kinds}; {fmt.count(epochs, 'epoch')} trained, "
             "not counted above)")
 
 

@@ -167,3 +167,21 @@ def test_a_ctrl_c_trial_is_not_finished_and_saves_nothing_by_pruning(tmp_path):
     assert "| epochs trained | 6 of 6 (2 x 3 finished trials) |" in summary
     assert "| compute saved by pruning | 0.0% |" in summary
     assert "| failed trials | 1 (1 interrupted (Ctrl-C); 1 epoch trained, not counted above) |" in summary
+
+
+def test_counts_of_one_are_singular_and_top_k_never_exceeds_the_trials(tmp_path, capsys):
+    study = make_study(tmp_path, n=0, extra_states=False)  # the default trial alone
+    study.set_user_attr("max_epochs", 1)
+    study.set_user_attr("fixed", {"epochs": 1})
+    argv = ["--study", "demo", "--storage", storage(tmp_path), "--top", "1000", "--final-seeds",
+            "1", "--final-max-epochs", "1", "--final-patience", "1", "--importance-bootstrap", "0"]
+    assert report.main(argv, train_fn=FakeTrain()) == 0
+    out = capsys.readouterr()
+    text = re.sub(r"\s+", " ", out.out + out.err)
+    assert re.findall(r"\b1 (?:epochs|trials|runs|seeds|configurations)\b", text) == []
+    assert "top 1000" not in text and "(the one complete trial, by val/map" in text
+    (tmp_path / "eight").mkdir()
+    make_study(tmp_path / "eight", n=7, pruned_every=10**6, extra_states=False)
+    markdown = render(StudyView.of(optuna.load_study(study_name="demo",
+                                                     storage=storage(tmp_path / "eight"))), top_k=1000)
+    assert "## Best configurations (all 8 complete trials, by val/map" in markdown
