@@ -12,7 +12,7 @@ import pytest
 import report
 
 from tests.helpers import ROOT
-from tests.helpers.report_studies import make_study, rdb, storage
+from tests.helpers.report_studies import FakeTrain, make_study, rdb, storage
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -207,3 +207,15 @@ def test_a_journal_file_that_is_not_one_is_one_line(tmp_path, content, says):
     journal.write_text(content)
     proc = run_cli("--storage", str(journal))
     assert_one_line_error(proc, f"--storage {journal}: not an Optuna journal file", says)
+
+
+def test_a_refused_report_leaves_no_folder_it_created(tmp_path, capsys):
+    study = make_study(tmp_path, name="demo", n=12)
+    study.set_user_attr("data", {"spec": str(tmp_path / "gone.tsv")})  # refused after loading
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    for name in ("nowhere", "demo"):
+        code = report.main(["--study", name, "--storage", storage(tmp_path), "--out",
+                            str(tmp_path / "new" / "deep" / "REPORT.md"), "--final-seeds", "1"],
+                           train_fn=FakeTrain())
+        assert code == 2 and "report.py: error: " in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
