@@ -46,6 +46,8 @@ FRACTIONS = {"paper": (0.7, 0.1), "forward": (0.6, 0.2), "test": (0.7, 0.1)}  # 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python bench/selection.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--storage", help="the study whose top configurations to take (an Optuna storage URL)")
+    p.add_argument("--data", help="without --storage: record only the original defaults, on this data")
+    p.add_argument("--arms", default=",".join(ARMS), help="which trainings to record (default %(default)s)")
     p.add_argument("--study", default="default", help="its name (default %(default)s)")
     p.add_argument("--top", type=int, default=4, help="top complete trials, besides the default (default %(default)s)")
     p.add_argument("--trials", help="comma-separated trial numbers to take instead of the top K")
@@ -77,6 +79,14 @@ def configurations(storage: str, name: str, top: int, numbers: str | None) -> li
     return [{"key": c.key, "label": c.label, "is_default": c.is_default, "budget_value": c.budget_value,
              "model": asdict(c.model_config), "train": asdict(c.train_config),
              "data": asdict(view.data_config())} for c in chosen]
+
+
+def defaults_on(data: str) -> dict[str, Any]:
+    """The original defaults as the one configuration, on `data` (the paper's fractions)."""
+    from caser.config import DataConfig, ModelConfig, TrainConfig
+
+    return {"key": "default", "label": "defaults", "is_default": True, "budget_value": None,
+            "model": asdict(ModelConfig()), "train": asdict(TrainConfig()), "data": asdict(DataConfig(spec=data))}
 
 
 _PREPARED: dict[Any, Any] = {}
@@ -139,11 +149,13 @@ def run_key(key: str, arm: str, seed: int) -> str:
 def train_missing(args: argparse.Namespace) -> dict[str, Any]:
     path = args.out / "curves.json"
     stored = json.loads(path.read_text()) if path.is_file() else {"configs": [], "runs": {}}
-    if args.storage:
-        known = {c["key"] for c in stored["configs"]}
-        stored["configs"] += [c for c in configurations(args.storage, args.study, args.top, args.trials)
-                              if c["key"] not in known]
-    todo = [(c, arm, seed) for c in stored["configs"] for seed in range(args.seeds) for arm in ARMS
+    known = {c["key"] for c in stored["configs"]}
+    new = configurations(args.storage, args.study, args.top, args.trials) if args.storage else []
+    if args.data and not stored["configs"]:
+        new = [defaults_on(args.data)]
+    stored["configs"] += [c for c in new if c["key"] not in known]
+    arms = args.arms.split(",")
+    todo = [(c, arm, seed) for c in stored["configs"] for seed in range(args.seeds) for arm in arms
             if run_key(c["key"], arm, seed) not in stored["runs"]]
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{len(todo)} runs to train, {len(stored['runs'])} stored", file=sys.stderr, flush=True)

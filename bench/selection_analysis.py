@@ -21,24 +21,15 @@ from typing import Any, Callable, Sequence
 
 from scipy import stats
 
-STUDY_PATIENCE, STUDY_MIN_DELTA = 10, 0.001  # the default study's stopping rule (studies/default.toml)
+from caser.stopping import StoppingRule, stop_epoch
+
+STUDY_RULE = StoppingRule(patience=10, min_delta=0.001)  # the default study's rule before issue 23
 
 
-def picked_epoch(curve: Sequence[float], patience: int, min_delta: float) -> int:
-    """The 1-based epoch the final evaluation picks on `curve` under a stopping rule with
-    Lightning's EarlyStopping semantics (a value counts as new best when it beats the best by more
-    than min_delta; patience such evaluations without one end the run): the best value of the
-    epochs run, the first on ties."""
-    best, waited, stop = -math.inf, 0, len(curve)
-    for epoch, value in enumerate(curve, start=1):
-        if value - min_delta > best:
-            best, waited = value, 0
-        else:
-            waited += 1
-            if waited >= patience:
-                stop = epoch
-                break
-    run = curve[:stop]
+def picked_epoch(curve: Sequence[float], rule: StoppingRule) -> int:
+    """The 1-based epoch the final evaluation picks on `curve` under `rule`: the best value of
+    the epochs the rule lets it run, the first on ties."""
+    run = curve[:stop_epoch(rule, list(curve))]
     return 1 + max(range(len(run)), key=lambda i: (run[i], -i))
 
 
@@ -59,10 +50,9 @@ class Measured:
 Factor = Callable[[dict[str, Any]], tuple[float, float, int]]  # runs of one seed -> (val, test, epochs)
 
 
-def _paper(runs: dict[str, Any], patience: int = STUDY_PATIENCE, delta: float = STUDY_MIN_DELTA,
-           test_of: str = "retrained") -> tuple[float, float, int]:
+def _paper(runs: dict[str, Any], rule: StoppingRule = STUDY_RULE, test_of: str = "retrained") -> tuple[float, float, int]:
     curve = runs["paper"]["curve"]
-    e = picked_epoch(curve, patience, delta)
+    e = picked_epoch(curve, rule)
     if test_of == "retrained":
         test = at(runs["test"]["curve"], e)
     elif test_of == "train-only":
@@ -72,9 +62,9 @@ def _paper(runs: dict[str, Any], patience: int = STUDY_PATIENCE, delta: float = 
     return curve[e - 1], test, e
 
 
-def _forward(runs: dict[str, Any]) -> tuple[float, float, int]:
+def _forward(runs: dict[str, Any], rule: StoppingRule = STUDY_RULE) -> tuple[float, float, int]:
     curve = runs["forward"]["curve"]
-    e = picked_epoch(curve, STUDY_PATIENCE, STUDY_MIN_DELTA)
+    e = picked_epoch(curve, rule)
     return curve[e - 1], at(runs["test"]["curve"], e), e
 
 
@@ -83,7 +73,7 @@ FACTORS: dict[str, Factor] = {
     "validation horizon: forward chaining (60% -> next 20%), as test's": _forward,
     "no retraining: the train-only model scores test": lambda r: _paper(r, test_of="train-only"),
     "epoch count: the best epoch on test (oracle)": lambda r: _paper(r, test_of="oracle"),
-    "stopping rule: min_delta 0": lambda r: _paper(r, delta=0.0),
+    "stopping rule: min_delta 0": lambda r: _paper(r, rule=StoppingRule(patience=10)),
 }
 
 
