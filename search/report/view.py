@@ -38,6 +38,21 @@ CONFIG_ORDER = field_names(ModelConfig) + field_names(TrainConfig)
 UNNAMED_METRIC = "value"  # a study from before the metric was recorded
 
 
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+# The study settings the report computes with, as the sweep writes them (None: not recorded;
+# patience None also means no early stopping).
+STORED_SETTINGS = (
+    (record.MAX_EPOCHS, lambda x: _number(x) and x == int(x) and x >= 1,
+     "a whole number of at least 1"),
+    (record.PATIENCE, lambda x: _number(x) and x == int(x) and x >= 1,
+     "a whole number of at least 1 or null"),
+    (record.MIN_DELTA, lambda x: _number(x) and x >= 0, "a finite number of at least 0"),
+)
+
+
 def short_metric(name: str) -> str:
     """`val/prec@5` -> `P@5`: column headers stay narrow, the split is in the section title."""
     return SHORT.get(name.split("/", 1)[-1], name)
@@ -56,7 +71,9 @@ class StudyView:
 
     @classmethod
     def of(cls, study: optuna.Study, storage: str = "") -> StudyView:
-        """The snapshot; a StudyError when the study records a metric the sweep never writes."""
+        """The snapshot; a StudyError when the study records a metric or a setting the sweep
+        never writes (another program's study, or an edited one): every section computes with
+        them, and would fail on them with a traceback."""
         view = cls(
             name=study.study_name,
             storage=storage,
@@ -69,6 +86,10 @@ class StudyView:
         if view.metric not in (*VAL_METRICS, UNNAMED_METRIC):
             raise StudyError(f"study {view.name!r} records the metric {view.metric!r}, not one of "
                              f"Caser's validation metrics ({', '.join(VAL_METRICS)})")
+        for key, valid, what in STORED_SETTINGS:
+            value = view.user_attrs.get(key)
+            if value is not None and not valid(value):
+                raise StudyError(f"study {view.name!r} records {key} {value!r}, not {what}")
         return view
 
     @property

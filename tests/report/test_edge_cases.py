@@ -185,3 +185,19 @@ def test_counts_of_one_are_singular_and_top_k_never_exceeds_the_trials(tmp_path,
     markdown = render(StudyView.of(optuna.load_study(study_name="demo",
                                                      storage=storage(tmp_path / "eight"))), top_k=1000)
     assert "## Best configurations (all 8 complete trials, by val/map" in markdown
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("max_epochs", "ten", "max_epochs 'ten', not a whole number of at least 1"),
+    ("max_epochs", 0, "max_epochs 0, not a whole number of at least 1"),
+    ("patience", "<b>3</b>", "patience '<b>3</b>', not a whole number of at least 1 or null"),
+    ("min_delta", "0.1", "min_delta '0.1', not a finite number of at least 0"),
+])
+def test_a_stored_setting_the_sweep_never_writes_is_one_line(tmp_path, capsys, key, value, says):
+    study = make_study(tmp_path, n=4, extra_states=False)
+    study.set_user_attr(key, value)
+    fake = FakeTrain()
+    assert report.main(["--study", "demo", "--storage", storage(tmp_path), "--final-seeds", "1",
+                        "--importance-bootstrap", "0"], train_fn=fake) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"report.py: error: study 'demo' records {says}"] and fake.calls == []

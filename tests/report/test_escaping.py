@@ -31,7 +31,6 @@ def hostile_study(tmp_path):
     study.set_user_attr("data", {"spec": SPEC, "holdout": "ratio", "seed": 0})
     study.set_user_attr("sampler", {"name": PAYLOAD, "args": {PAYLOAD: PAYLOAD}})
     study.set_user_attr("pruner", {"name": PAYLOAD, "options": PAYLOAD})
-    study.set_user_attr("patience", PAYLOAD)
     odd = CategoricalDistribution([PAYLOAD, "plain"])
     study.add_trial(create_trial(  # another program's parameter: its name and value
         value=0.001, params={**DEFAULTS, f"p{PAYLOAD}": PAYLOAD},
