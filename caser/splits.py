@@ -3,7 +3,10 @@
 Two holdout schemes (`DataConfig.holdout`), both per user and in time order:
 - ratio (Caser's paper): first floor(n * train_frac) events train, up to floor(n * (train_frac +
   val_frac)) validation, the rest test. Products are rounded to 9 decimals before the floor, so
-  0.7 * 10 counts as 7 and not 6.999...
+  0.7 * 10 counts as 7 and not 6.999... The paper's fractions, 0.7 and 0.1, validate on a window
+  half as long as test's; 0.6 and 0.2 chain forward at equal horizons (validation trains on the
+  first 60% and scores the next 20%, test trains on the first 80% and scores the last 20%, as
+  with the paper's), so that validation ranks configurations on the horizon test measures.
 - loo (leave-one-out): the last event test, the one before it validation, the rest train.
 
 Every user must keep at least one training event (Caser needs history to predict from); others
@@ -13,6 +16,7 @@ Validation or test may be empty for a user: that user is simply not evaluated th
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +25,9 @@ from caser.config import DataConfig
 from caser.errors import DataError, shown
 from caser.filtering import kcore
 from caser.sequences import Sequences, positions_within_user
+
+
+PAPER_FRACTIONS = (0.7, 0.1)  # train_frac, val_frac of the paper's protocol
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,38 @@ def _cut_points(n: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray,
         rule = "holdout 'loo' (needs 3 events: train, validation, test)"
         return np.maximum(n - 2, 0), np.maximum(n - 1, 0), rule
     raise DataError(f"holdout: unknown holdout {cfg.holdout!r}; choose 'ratio' or 'loo'")
+
+
+def describe_holdout(cfg: DataConfig) -> str:
+    """The protocol in words, for reports: what validation and test train on and score."""
+    if cfg.holdout == "loo":
+        return "leave-one-out: validation scores each user's last-but-one event, test the last"
+    train, val = cfg.train_frac, cfg.val_frac
+    test = max(0.0, round(1 - train - val, 9))
+    words = f"per user in time order, validation trains on the first {train:.0%} and scores the next {val:.0%}; "
+    if test == 0:
+        return words + "nothing is left for test"
+    words += f"test trains on the first {train + val:.0%} and scores the last {test:.0%}"
+    if math.isclose(val, test):
+        return words + " (forward chaining at equal horizons)"
+    if (train, val) == PAPER_FRACTIONS:
+        return words + " (the paper's protocol)"
+    return words
+
+
+def horizon_warning(cfg: DataConfig) -> str | None:
+    """A sentence when validation scores a window of another length than test's: a ranking of
+    configurations can change with the horizon (docs/measurements.md), so validation may then
+    not rank them as test would."""
+    if cfg.holdout != "ratio":
+        return None
+    test = round(1 - cfg.train_frac - cfg.val_frac, 9)
+    if test == 0 or math.isclose(cfg.val_frac, test):
+        return None
+    return (f"Validation scores the next {cfg.val_frac:.0%} of each user's events and test the last "
+            f"{test:.0%}: configurations are ranked on a horizon test does not measure, and a ranking "
+            "can change with the horizon (docs/measurements.md). Fractions 0.6 and 0.2 validate on "
+            "test's horizon.")
 
 
 def min_user_events(cfg: DataConfig) -> int:

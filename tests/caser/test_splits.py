@@ -7,7 +7,7 @@ import pytest
 from caser.config import DataConfig
 from caser.errors import DataError
 from caser.sequences import Sequences
-from caser.splits import split_sequences
+from caser.splits import describe_holdout, horizon_warning, split_sequences
 
 
 def seqs_of(lists: list[list[int]], user_ids: list | None = None) -> Sequences:
@@ -72,3 +72,25 @@ def test_loo_needs_three_events_per_user():
     seqs = seqs_of([[1, 2, 3], [4, 5]], user_ids=["a", "b"])
     with pytest.raises(DataError, match=r"user b: 2 event.*loo"):
         split_sequences(seqs, DataConfig(holdout="loo"))
+
+
+def test_forward_chaining_validates_on_a_window_as_long_as_tests_and_tests_as_the_paper_does():
+    seqs = Sequences.from_lists([list(range(1, 11)), list(range(1, 6)), list(range(1, 21)), list(range(1, 8))])
+    forward = split_sequences(seqs, DataConfig(train_frac=0.6, val_frac=0.2))
+    paper = split_sequences(seqs, DataConfig(train_frac=0.7, val_frac=0.1))
+    # 10 events: 6 train, 2 validation, 2 test; 5: 3, 1, 1; 20: 12, 4, 4; 7: 4, 1 (5.6), 2.
+    assert forward.train.lengths.tolist() == [6, 3, 12, 4]
+    assert forward.val.lengths.tolist() == [2, 1, 4, 1]
+    assert forward.test.lengths.tolist() == [2, 1, 4, 2]
+    # Test trains on the first 80% and scores the rest under both protocols: the same test.
+    assert forward.test.to_lists() == paper.test.to_lists()
+    assert forward.train.concat(forward.val).to_lists() == paper.train.concat(paper.val).to_lists()
+
+
+def test_the_protocol_is_named_and_unequal_horizons_are_warned_about():
+    forward, paper = DataConfig(train_frac=0.6, val_frac=0.2), DataConfig()
+    assert describe_holdout(forward).endswith("(forward chaining at equal horizons)")
+    assert describe_holdout(paper).endswith("(the paper's protocol)")
+    assert horizon_warning(forward) is None and horizon_warning(DataConfig(holdout="loo")) is None
+    assert horizon_warning(paper).startswith("Validation scores the next 10% of each user's events and test the last 20%")
+    assert describe_holdout(DataConfig(train_frac=0.8, val_frac=0.2)).endswith("nothing is left for test")
