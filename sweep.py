@@ -28,7 +28,7 @@ if __name__ == "__main__":  # before the imports below load optuna (a second): C
 from caser.errors import DataError  # noqa: E402
 from search.errors import StudyError  # noqa: E402
 from search.options import HEARTBEAT_INTERVAL_S, SweepOptions  # noqa: E402
-from search.run_dirs import check_runs_dir, runs_dir_made  # noqa: E402
+from search.run_dirs import check_runs_dir, runs_dir_made, write_failure  # noqa: E402
 from search.storage import (  # noqa: E402
     DEFAULT_RUNS_DIR, check_sweep_storage, check_writable, quiet_storage_threads, redact, storage_failure, storage_url,
 )
@@ -192,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception as exc:  # noqa: BLE001 - a storage gone or full, under Optuna's chained errors
         line = storage_failure(url, exc) if url else None
+        if line is None and isinstance(exc, OSError):  # the runs folder (its disk full, say)
+            line = (f"error: {write_failure(exc)}; the running trial is recorded as failed, finished "
+                    "trials are kept: make room and run the same command again to resume")
         if line is None:
             raise
         say(line)

@@ -30,7 +30,7 @@ DEFAULT_SEEDS = "default_seeds"  # extra training seeds of the default: the stud
 IS_DEFAULT = "is_default"  # the enqueued original defaults (a retry of them inherits it)
 DEFAULT_REPLICA = "default_replica"  # k: the defaults again with the study's seed + k (noise floor)
 WORKER = "worker"  # who ran the trial, across processes and machines
-REASON = "reason"  # why it did not complete: infeasible, pruned, diverged, interrupted
+REASON = "reason"  # why it did not complete: infeasible, pruned, diverged, interrupted, a write error
 INFEASIBLE = "infeasible"  # pruned before any training: it spends no budget
 RESUMED_FROM_EPOCH = "resumed_from_epoch"  # a retry: the epochs its checkpoint held (0: none)
 EPOCHS_TRAINED = "epochs_trained"  # a resumed retry: the epochs it trained itself
@@ -38,7 +38,7 @@ EPOCHS_RUN = "epochs_run"  # the epochs of its curve, inherited ones included
 WALL_TIME_S = "wall_time_s"
 TRAIN_TIME_S = "train_time_s"  # training seconds (before eval_time_s existed: training + evaluation)
 EVAL_TIME_S = "eval_time_s"  # evaluation seconds; wall_time_s - train - eval is overhead
-STOP_REASON = "stop_reason"  # why a trial that trained ended: patience, budget or pruned
+STOP_REASON = "stop_reason"  # why a trial ended: patience, budget, pruned, ... (below)
 NUM_PARAMS = "num_params"
 BEST_EPOCH = "best_epoch"  # 1-based; the validation metrics at it are stored under their names
 
@@ -60,6 +60,7 @@ def was_interrupted(reason: object) -> bool:
 PRUNED = "pruned"  # the study's pruner stopped it before its budget
 DIVERGED = "diverged"  # its loss became nan or infinite
 STOPPED_BY_USER = "interrupted"  # Ctrl-C or SIGTERM
+WRITE_ERROR = "write error"  # its runs folder could not be written (a full disk): the sweep stops
 # (INFEASIBLE, "infeasible": never trained)
 
 

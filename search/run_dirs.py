@@ -81,3 +81,11 @@ def runs_dir_made(runs_dir: Path) -> Iterator[None]:
             except OSError:  # not empty: the study wrote there after all
                 break
         raise
+
+
+def write_failure(exc: OSError) -> str:
+    """What an OSError from writing a run's files says, with the file: `cannot write
+    runs/x/trial_0001/checkpoints/last.123.tmp: No space left on device`."""
+    target = exc.filename2 or exc.filename  # a copy or move that failed names its source first
+    where = f" {target}" if target else ""
+    return f"cannot write{where}: {exc.strerror or exc}"

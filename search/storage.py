@@ -178,11 +178,12 @@ def _database_error(exc: BaseException | None) -> BaseException | None:
 
 def quiet_storage_threads() -> None:
     """A trial's heartbeat thread whose storage went away would print its own traceback, and
-    so would SQLAlchemy's pool: the main thread says it in one line (`storage_failure`)."""
+    so would SQLAlchemy's pool and TensorBoard's writer thread on a full disk: the main thread
+    says it in one line (`storage_failure`, or the sweep's line for an OSError)."""
     default = threading.excepthook
 
     def hook(args: threading.ExceptHookArgs) -> None:
-        if _database_error(args.exc_value) is None:
+        if _database_error(args.exc_value) is None and not isinstance(args.exc_value, OSError):
             default(args)
 
     threading.excepthook = hook

@@ -22,7 +22,7 @@ from search.checkpoints import Resume, earlier_rows, find_resume, merge_history,
 from search.options import SweepOptions
 from search.pruning import OptunaPruning, report
 from search.retries import retry_history
-from search.run_dirs import checkpoint_dir
+from search.run_dirs import checkpoint_dir, write_failure
 from search.studyfile import StudySpec
 from search.tensorboard import log_inherited, mark_dead_run, trial_logger, write_hparams
 
@@ -88,9 +88,16 @@ class TrialRun:
             self.trial.set_user_attr(record.REASON, record.interrupted(interrupts.name()))
             self.trial.set_user_attr(record.STOP_REASON, record.STOPPED_BY_USER)
             raise
+        except OSError as exc:  # a checkpoint or a curve that could not be written: a full disk
+            self.trial.set_user_attr(record.REASON, write_failure(exc))
+            self.trial.set_user_attr(record.STOP_REASON, record.WRITE_ERROR)
+            raise
         finally:
             best_epoch = int(self.best["epoch"]) if self.best else 0
-            write_hparams(self.logger, self.params, self.state, self.best, best_epoch)
+            try:
+                write_hparams(self.logger, self.params, self.state, self.best, best_epoch)
+            except OSError:  # the same full disk: the study has the trial's state and reason
+                pass
             if not self.options.keep_checkpoints:
                 remove_checkpoints(self.options.runs_dir, self.spec.name, self.ended)
 
