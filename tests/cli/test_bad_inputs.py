@@ -67,6 +67,12 @@ CASES = [
     ("unknown data format for synthetic data", ["--study", "{tmp}/parquet.toml"]),
     ("a window too large for memory", ["--study", "{tmp}/huge.toml"]),
     ("read-only database", ["--storage", "sqlite:///file:{tmp}/runs/default.db?mode=ro&uri=true"]),
+    ("study named `..` (a file `...toml`)", ["--study", "{tmp}/...toml"]),
+    ("--patience negative", ["--patience", "-1"]),
+    ("--min-delta negative", ["--min-delta", "-0.5"]),
+    ("--min-delta nan", ["--min-delta", "nan"]),
+    ("--min-delta inf", ["--min-delta", "inf"]),
+    ("--checkpoint-interval negative", ["--checkpoint-interval", "-1"]),
     ("pruner option of the wrong type", ["--study", "{tmp}/five/default.toml"]),
     ("Hyperband rungs above the budget", ["--study", "{tmp}/hyperband/default.toml", "--pruner", "hyperband"]),
     ("study exists with another --max-epochs", ["--max-epochs", "3"]),
@@ -92,6 +98,10 @@ SAYS = {
     "unknown data format for synthetic data": "parquet",
     "a window too large for memory": "lower space.L",
     "read-only database": "intact",
+    "--patience negative": "error: --patience must be",
+    "--min-delta negative": "error: --min-delta must be",
+    "--min-delta nan": "error: --min-delta must be",
+    "--min-delta inf": "error: --min-delta must be",
     "pruner option of the wrong type": "pruners.median.n_startup_trials must be a whole number",
     "Hyperband rungs above the budget": "pruners.hyperband.min_resource 2 is above max_resource 1",
 }
@@ -120,6 +130,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "huge.toml").write_text(_with_space(L="2000", nh="16"))
     (tmp / "parquet.toml").write_text(DEFAULT_TOML.replace('holdout = "ratio"', 'format = "parquet"\nholdout = "ratio"'))
     (tmp / "noval.toml").write_text(DEFAULT_TOML.replace("val_frac = 0.1", "val_frac = 0.0"))
+    (tmp / "...toml").write_text(DEFAULT_TOML)
     spec = load_study_spec("default").with_overrides(data_spec=TINY_DATA, max_epochs=1)  # as every run
     runs = tmp / "runs"
     runs.mkdir()
