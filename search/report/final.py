@@ -31,7 +31,7 @@ from typing import Any, Callable, TextIO
 
 import numpy as np
 
-from caser.config import DataConfig, ModelConfig, TrainConfig, configs_from_params
+from caser.config import DataConfig, ModelConfig, TrainConfig
 from caser.metric_names import metric_names
 from search import record
 from search.errors import StudyError
@@ -205,7 +205,7 @@ def candidates(view: StudyView, top_k: int) -> list[Candidate]:
         out.append(Candidate(key, label, model_config, train_config, is_default, trial.value,
                              int(best_epoch) if best_epoch is not None else None))
     if not any(c.is_default for c in out):
-        model_config, train_config = configs_from_params(view.fixed)
+        model_config, train_config = view.default_configs()
         out.append(Candidate("default", "defaults (not a trial)", model_config, train_config,
                              True))
     return out

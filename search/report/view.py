@@ -7,8 +7,8 @@ finishing halfway through would otherwise appear in the summary but not in the b
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -35,6 +35,8 @@ SHORT = {
     "hit@10": "Hit@10",
 }
 CONFIG_ORDER = field_names(ModelConfig) + field_names(TrainConfig)
+CONFIG_TYPES = {f.name: type(f.default) for cls in (ModelConfig, TrainConfig) for f in fields(cls)}
+TYPE_WORDS = {int: "a whole number", float: "a number", str: "text"}
 UNNAMED_METRIC = "value"  # a study from before the metric was recorded
 
 
@@ -42,15 +44,45 @@ def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-# The study settings the report computes with, as the sweep writes them (None: not recorded;
-# patience None also means no early stopping).
-STORED_SETTINGS = (
-    (record.MAX_EPOCHS, lambda x: _number(x) and x == int(x) and x >= 1,
-     "a whole number of at least 1"),
-    (record.PATIENCE, lambda x: _number(x) and x == int(x) and x >= 1,
-     "a whole number of at least 1 or null"),
+def _whole(low: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda x: _number(x) and x == int(x) and x >= low), f"a whole number of at least {low}"
+
+
+SECONDS = (lambda x: _number(x) and x >= 0), "a number of seconds"
+TABLE = (lambda x: isinstance(x, dict)), "a table"
+TEXT = (lambda x: isinstance(x, str)), "text"
+# What the report computes with, as the sweep writes it: (key, check, what it must be); a value
+# that fails would end the report in a traceback or, worse, a wrong figure. None is "not
+# recorded" (patience None: no early stopping).
+STUDY_RECORDS = (
+    (record.MAX_EPOCHS, *_whole(1)),
+    (record.PATIENCE, *_whole(1)),
     (record.MIN_DELTA, lambda x: _number(x) and x >= 0, "a finite number of at least 0"),
+    (record.FIXED, *TABLE),
+    (record.DATA, *TABLE),
 )
+TRIAL_RECORDS = (
+    (record.BEST_EPOCH, *_whole(1)),
+    (record.EPOCHS_RUN, *_whole(0)),
+    (record.SEED, *_whole(0)),
+    (record.WALL_TIME_S, *SECONDS),
+    (record.TRAIN_TIME_S, *SECONDS),
+    (record.EVAL_TIME_S, *SECONDS),
+    (record.STOP_REASON, *TEXT),
+    (record.REASON, *TEXT),
+)
+
+
+def check_records(view: StudyView) -> None:
+    """Raise StudyError naming the first study or trial attribute the sweep would never write."""
+    where = [(f"study {view.name!r}", view.user_attrs, STUDY_RECORDS)]
+    where += [(f"study {view.name!r} trial {t.number}", t.user_attrs, TRIAL_RECORDS)
+              for t in view.trials]
+    for who, attrs, records in where:
+        for key, valid, what in records:
+            value = attrs.get(key)
+            if value is not None and not valid(value):
+                raise StudyError(f"{who} records {key} {value!r}, not {what}")
 
 
 def short_metric(name: str) -> str:
@@ -86,10 +118,7 @@ class StudyView:
         if view.metric not in (*VAL_METRICS, UNNAMED_METRIC):
             raise StudyError(f"study {view.name!r} records the metric {view.metric!r}, not one of "
                              f"Caser's validation metrics ({', '.join(VAL_METRICS)})")
-        for key, valid, what in STORED_SETTINGS:
-            value = view.user_attrs.get(key)
-            if value is not None and not valid(value):
-                raise StudyError(f"study {view.name!r} records {key} {value!r}, not {what}")
+        check_records(view)
         return view
 
     @property
@@ -171,11 +200,12 @@ class StudyView:
     def configs(self, trial: FrozenTrial) -> tuple[ModelConfig, TrainConfig]:
         """The full configuration a trial trained: its seed and the study's fixed values under its
         params. A parameter caser does not know (another program's study) is a StudyError."""
-        try:
-            return configs_from_params({**self.fixed, **trial.params},
-                                       train_config=TrainConfig(seed=self.train_seed(trial)))
-        except ValueError as exc:
-            raise StudyError(f"trial {trial.number} is not a Caser configuration: {exc}") from None
+        return _configs({**self.fixed, **trial.params}, TrainConfig(seed=self.train_seed(trial)),
+                        f"trial {trial.number}")
+
+    def default_configs(self) -> tuple[ModelConfig, TrainConfig]:
+        """The original defaults under the study's fixed values (when no trial ran them)."""
+        return _configs(self.fixed, TrainConfig(), "the study's fixed values")
 
     def param_names(self) -> list[str]:
         """Every sampled parameter, in config-field order (unknown names last, sorted)."""
@@ -190,6 +220,25 @@ class StudyView:
             out.update(trial.distributions)
         return out
 
+
+
+def _configs(params: dict[str, Any], train_config: TrainConfig,
+             who: str) -> tuple[ModelConfig, TrainConfig]:
+    """configs_from_params, with a value caser refuses, or one of the wrong type (a stored
+    `"many"` for epochs), as a StudyError naming it."""
+    try:
+        return configs_from_params(params, train_config=train_config)
+    except (TypeError, ValueError) as exc:
+        wrong = [f"{k} {v!r} is not {TYPE_WORDS[CONFIG_TYPES[k]]}" for k, v in params.items()
+                 if k in CONFIG_TYPES and not _of_type(v, CONFIG_TYPES[k])]
+        raise StudyError(f"{who} is not a Caser configuration: "
+                         f"{'; '.join(wrong) if wrong else exc}") from None
+
+
+def _of_type(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 def _finite(x: float | None) -> bool:

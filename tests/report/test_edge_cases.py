@@ -190,7 +190,7 @@ def test_counts_of_one_are_singular_and_top_k_never_exceeds_the_trials(tmp_path,
 @pytest.mark.parametrize("key, value, says", [
     ("max_epochs", "ten", "max_epochs 'ten', not a whole number of at least 1"),
     ("max_epochs", 0, "max_epochs 0, not a whole number of at least 1"),
-    ("patience", "<b>3</b>", "patience '<b>3</b>', not a whole number of at least 1 or null"),
+    ("patience", "<b>3</b>", "patience '<b>3</b>', not a whole number of at least 1"),
     ("min_delta", "0.1", "min_delta '0.1', not a finite number of at least 0"),
 ])
 def test_a_stored_setting_the_sweep_never_writes_is_one_line(tmp_path, capsys, key, value, says):
@@ -201,3 +201,35 @@ def test_a_stored_setting_the_sweep_never_writes_is_one_line(tmp_path, capsys, k
                         "--importance-bootstrap", "0"], train_fn=fake) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [f"report.py: error: study 'demo' records {says}"] and fake.calls == []
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("fixed", ["lr"], "records fixed ['lr'], not a table"),
+    ("data", "synthetic", "records data 'synthetic', not a table"),
+    ("best_epoch", "seven", "trial 5 records best_epoch 'seven', not a whole number of at least 1"),
+    ("epochs_run", "ten", "trial 5 records epochs_run 'ten', not a whole number of at least 0"),
+    ("wall_time_s", "long", "trial 5 records wall_time_s 'long', not a number of seconds"),
+    ("eval_time_s", -1.0, "trial 5 records eval_time_s -1.0, not a number of seconds"),
+    ("seed", [1], "trial 5 records seed [1], not a whole number of at least 0"),
+    ("stop_reason", ["x"], "trial 5 records stop_reason ['x'], not text"),
+])
+def test_a_stored_record_the_sweep_never_writes_is_one_line(tmp_path, capsys, key, value, says):
+    study = make_study(tmp_path, n=4, extra_states=False)
+    if key in ("fixed", "data"):
+        study.set_user_attr(key, value)
+    else:
+        study.add_trial(create_trial(value=0.9, params=DEFAULTS, distributions=SPACE,
+                                     user_attrs={**attrs(0.9, 10, 5), key: value},
+                                     intermediate_values=curve(0.9, 10)))
+    assert report.main(["--study", "demo", "--storage", storage(tmp_path),
+                        "--importance-bootstrap", "0"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"report.py: error: study 'demo' {says}"]
+
+
+def test_a_fixed_value_of_the_wrong_type_is_named_in_one_line(tmp_path, capsys):
+    study = make_study(tmp_path, n=4, extra_states=False)
+    study.set_user_attr("fixed", {"epochs": "many"})
+    assert report.main(["--study", "demo", "--storage", storage(tmp_path), "--final-seeds", "1",
+                        "--importance-bootstrap", "0"], train_fn=FakeTrain()) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "report.py: error: trial 0 is not a Caser configuration: epochs 'many' is not a whole number"]

@@ -35,8 +35,8 @@ def hostile_study(tmp_path):
     study.add_trial(create_trial(  # another program's parameter: its name and value
         value=0.001, params={**DEFAULTS, f"p{PAYLOAD}": PAYLOAD},
         distributions={**SPACE, f"p{PAYLOAD}": odd},
-        user_attrs={**attrs(0.001, 10, 90), "best_epoch": PAYLOAD, "stop_reason": PAYLOAD,
-                    "seed": PAYLOAD}, intermediate_values=curve(0.001, 10)))
+        user_attrs={**attrs(0.001, 10, 90), "val/prec@5": PAYLOAD, "stop_reason": PAYLOAD},
+        intermediate_values=curve(0.001, 10)))
     study.add_trial(create_trial(state=TrialState.FAIL, params=DEFAULTS, distributions=SPACE,
                                  user_attrs={"reason": PAYLOAD}))
     return study
