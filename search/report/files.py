@@ -37,6 +37,7 @@ def write_files(writers: Mapping[Path, Writer]) -> None:
     staged: dict[Path, str] = {}
     try:
         for path, write in writers.items():
+            path = path.resolve() if path.is_symlink() else path  # the file it names, not the link
             made += [p for p in missing_folders(path.parent) if p not in made]
             path.parent.mkdir(parents=True, exist_ok=True)
             staged[path] = _stage(path, write)

@@ -186,6 +186,17 @@ def test_a_report_that_fails_after_its_plots_takes_its_new_plots_folder_with_it(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
+def test_a_report_named_by_a_link_is_written_where_the_link_points(tmp_path, capsys):
+    make_study(tmp_path, name="demo", n=12)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "REPORT.md").write_text("the previous report\n")
+    link = tmp_path / "REPORT.md"
+    link.symlink_to(tmp_path / "shared" / "REPORT.md")
+    assert report.main(["--study", "demo", "--storage", storage(tmp_path), "--out", str(link),
+                        "--no-plots", "--importance-bootstrap", "0"]) == 0
+    assert link.is_symlink() and link.read_text().startswith("# Caser hyperparameter study: demo")
+
+
 def test_the_report_and_its_plots_get_the_permissions_of_any_new_file(tmp_path, capsys):
     make_study(tmp_path, name="demo", n=12)
     out = tmp_path / "REPORT.md"
