@@ -99,8 +99,8 @@ def check_outputs(out: Path | None, plots: Path | None) -> None:
     probe file) it removes again."""
     if out is not None and plots is not None:
         if out.resolve() == plots.resolve():
-            raise StudyError(f"--out {out} and --plots {plots} name the same path: give the plots a "
-                             "folder of their own (default: plots/ beside --out)")
+            raise StudyError(f"--out {out} and --plots {plots} name the same path: give the plots "
+                             "a folder of their own (default: plots/ beside --out)")
         if out.resolve() in {(plots / name).resolve() for name in PLOT_FILES.values()}:
             raise StudyError(f"--out {out} is where --plots {plots} puts a plot: name the report "
                              "otherwise")

@@ -70,7 +70,8 @@ class Convergence:
 
     def describe(self, metric: str) -> str:
         return (f"patience {self.patience} evaluations on {metric}, min improvement "
-                f"{self.min_delta:g} ({self.source}), at most {fmt.count(self.max_epochs, 'epoch')}")
+                f"{self.min_delta:g} ({self.source}), at most "
+                f"{fmt.count(self.max_epochs, 'epoch')}")
 
 
 def convergence_rule(view: StudyView, max_epochs: int | None = None,
@@ -333,8 +334,8 @@ class _Runner:
         best = max(rows, key=lambda r: (sign * r[self.res.metric], -r["epoch"]))
         conv = Converged(int(best["epoch"]), float(best[self.res.metric]), len(fit.history),
                          str(fit.stop_reason))
-        self._store(key, {"epoch": conv.epoch, "value": conv.value,
-                          "epochs_run": conv.epochs_run, "stop_reason": conv.stop_reason}, cand, seed)
+        self._store(key, {"epoch": conv.epoch, "value": conv.value, "epochs_run": conv.epochs_run,
+                          "stop_reason": conv.stop_reason}, cand, seed)
         self._say(f"    picked epoch {conv.epoch} ({self.res.metric} {conv.value:.4f}); ran "
                   f"{conv.epochs_run}, ended by {conv.stop_reason} "
                   f"({time.perf_counter() - start:.1f} s)")

@@ -66,7 +66,8 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
                          "an improvement on the original settings.")
         parts += _converged_best(final, data_config, trial_dir_name(best.number))
     if converged is None:
-        budget = fmt.count(view.max_epochs, "epoch") if view.max_epochs is not None else NOT_RECORDED
+        budget = (fmt.count(view.max_epochs, "epoch") if view.max_epochs is not None
+                  else NOT_RECORDED)
         parts.append(
             f"The epoch count is the trial's best within the study's budget ({budget}); "
             "`report.py --final-seeds S` picks it at convergence instead."

@@ -188,7 +188,8 @@ def _compute_rows(view: StudyView) -> list[tuple[str, str]]:
     else:
         rows.append((
             "epochs trained",
-            f"{trained} of {budget} ({view.max_epochs} x {fmt.count(len(finished), 'finished trial')}"
+            f"{trained} of {budget} ({view.max_epochs} x "
+            f"{fmt.count(len(finished), 'finished trial')}"
             + (f"; the {resumed} whose worker died count in their retries)" if resumed else ")"),
         ))
     if infeasible:
