@@ -109,6 +109,20 @@ class TrainBatches:
             yield tuple(t[start : start + self.batch_size] for t in tensors)
 
 
+class EpochOfBatches:
+    """Lightning's training data: one item per epoch, the epoch's mini-batches, which
+    `CaserModule.training_step` optimises one by one (see there why). Its length is 1."""
+
+    def __init__(self, batches: TrainBatches) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[TrainBatches]:
+        yield self.batches
+
+
 class CaserDataModule(pl.LightningDataModule):
     """Training batches and evaluation-user ranges for one (L, T, protocol) on prepared data."""
 
@@ -130,15 +144,15 @@ class CaserDataModule(pl.LightningDataModule):
         # Users per validation step (`caser.evaluation.batch_metrics` bounds its memory).
         self.eval_range_users = eval_range_users
 
-    def train_dataloader(self) -> TrainBatches:
-        return TrainBatches(
+    def train_dataloader(self) -> EpochOfBatches:
+        return EpochOfBatches(TrainBatches(
             self.data.windows(self.protocol, self.L, self.T),
             self.data.seen(self.protocol),
             self.neg_samples,
             self.batch_size,
             self.seed,
             epoch=lambda: self.trainer.current_epoch if self.trainer is not None else 0,
-        )
+        ))
 
     def val_dataloader(self) -> "UserRanges":
         return UserRanges(len(self.eval_set), self.eval_range_users)

@@ -68,3 +68,40 @@ def test_a_learning_rate_or_weight_decay_that_is_not_finite_is_refused(field, va
     """`--lr nan` reached torch (a message after training started); `--l2 inf` trained to 0."""
     with pytest.raises(ValueError, match=f"{field} must be a finite number"):
         TrainConfig(**{field: value})
+
+
+def test_a_training_is_the_plain_loop_of_its_mini_batches():
+    """fit hands Lightning one step per epoch and optimises the mini-batches itself: the result
+    must be exactly a plain PyTorch loop's, seeded the same (every batch, in order, one Adam
+    step each, dropout drawing from the same stream)."""
+    import lightning.pytorch as pl
+    import torch.nn.functional as F
+
+    from caser.data_module import PreparedData, TrainBatches
+    from caser.evaluation import evaluate
+    from caser.model import Caser
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = PreparedData(load_split(DataConfig(spec=TINY_DATA)))
+        model, train = ModelConfig(d=8, nv=1, nh=2), TrainConfig(epochs=3, seed=5, batch_size=64)
+        result = fit(model, train, data, "validation")
+        pl.seed_everything(train.seed, verbose=False)
+        net = Caser(data.num_users, data.num_items, model)
+        adam = torch.optim.Adam(net.parameters(), lr=train.lr, weight_decay=train.l2, fused=True)
+        epoch = [0]
+        batches = TrainBatches(data.windows("validation", model.L, model.T), data.seen("validation"),
+                               train.neg_samples, train.batch_size, train.seed, lambda: epoch[0])
+        for epoch[0] in range(train.epochs):
+            net.train()
+            for users, seqs, targets, negatives in batches:
+                scores = net(seqs, users, torch.cat([targets, negatives], 1))
+                T = targets.size(1)
+                loss = -F.logsigmoid(scores[:, :T]).mean() - F.logsigmoid(-scores[:, T:]).mean()
+                adam.zero_grad(set_to_none=True)
+                loss.backward()
+                adam.step()
+        assert evaluate(net, data.eval_set("validation", model.L))["val/map"] == result.metrics["val/map"]
+    finally:
+        torch.set_num_threads(threads)
