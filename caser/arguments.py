@@ -141,8 +141,9 @@ def _refusal(cls: type, values: Mapping[str, Any]) -> str | None:
 def command_line(
     model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig, protocol: str = "test"
 ) -> str:
-    """The exact `python -m caser.train ...` command that retrains this configuration."""
-    parts = ["python -m caser.train", "--data", shlex.quote(data_config.spec)]
+    """The exact `python -m caser.train ...` command that retrains this configuration, every
+    argument quoted for a POSIX shell (a stored value is data: it never becomes shell syntax)."""
+    parts = ["python", "-m", "caser.train", "--data", data_config.spec]
     defaults = DataConfig()
     for f in fields(DataConfig):
         if f.name in DATA_FLAGS and getattr(data_config, f.name) != getattr(defaults, f.name):
@@ -150,4 +151,4 @@ def command_line(
     for cfg in (model_config, train_config):
         for f in fields(cfg):
             parts += [_flag(f.name), str(getattr(cfg, f.name))]
-    return " ".join(parts + ["--protocol", protocol])
+    return shlex.join(parts + ["--protocol", protocol])

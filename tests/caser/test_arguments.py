@@ -100,3 +100,11 @@ def test_train_configs_refuse_seeds_numpy_cannot_take():
     with pytest.raises(ValueError, match=re.escape("seed must be from 0 to 4294967295, got 4294967296")):
         TrainConfig(seed=2**32)
     assert TrainConfig(seed=2**32 - 1).seed == 2**32 - 1
+
+
+def test_every_argument_of_the_command_reaches_the_shell_as_one_word():
+    hostile = "x; touch /tmp/pwned $(id) `id` 'q'"
+    line = command_line(ModelConfig(ac_conv="relu"), TrainConfig(), DataConfig(spec=hostile))
+    words = shlex.split(line)
+    assert words[:5] == ["python", "-m", "caser.train", "--data", hostile]
+    assert shlex.join(words) == line
