@@ -35,7 +35,7 @@ class Resume:
 
 
 def stored(trial: optuna.Trial) -> FrozenTrial:
-    """The trial as stored: a running Trial shows neither system attrs nor inherited values."""
+    """The trial as stored: a running Trial does not show its system attrs (its retry history)."""
     return trial.storage.get_trial(trial._trial_id)
 
 

@@ -10,6 +10,7 @@ the parent then says what became of its trial (`worker_ended`).
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -44,23 +45,18 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def process_size() -> int | None:
-    """This process's resident memory in bytes (Linux), else None."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+def process_size() -> int:
+    """This process's peak resident memory in bytes (what a worker doing the same work reaches)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
 
 def worker_memory() -> int:
-    """What one worker process needs at least: as much as this process, which has imported
-    torch, Lightning and Optuna and holds the prepared data, as each worker will; never less
+    """What one worker process needs at least: as much as this process at its peak, which has
+    imported torch, Lightning and Optuna and prepared the data, as each worker will; never less
     than WORKER_FLOOR_BYTES. A trial's training needs more on top (caser/memory.py checks that
     before it allocates): this bound only keeps K workers from exhausting the machine at start."""
-    return max(WORKER_FLOOR_BYTES, process_size() or 0)
+    return max(WORKER_FLOOR_BYTES, process_size())
 
 
 def plan_workers(requested: int, left: int, available: int | None, per_worker: int, cores: int,
