@@ -67,6 +67,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "default: the study's, else 5")
     p.add_argument("--final-epochs", type=int, default=None, metavar="E",
                    help="skip convergence: retrain every config for exactly E epochs")
+    p.add_argument("--final-jobs", type=int, default=None, metavar="J",
+                   help="trainings of the final evaluation at once, each in a process of its own "
+                        "with cores // J torch threads; default: the cores this process may use")
     p.add_argument("--importance-bootstrap", type=int, default=DEFAULT_IMPORTANCE_BOOTSTRAP,
                    metavar="B",
                    help="resamples of the complete trials for the importances' 95%% intervals "
@@ -74,6 +77,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refresh", action="store_true",
                    help="retrain the final evaluation even where cached results exist")
     return p.parse_args(argv)
+
+
+def final_jobs(asked: int | None, injected: bool = False) -> tuple[int, int]:
+    """(trainings at once, torch threads each): the usable cores shared out; a training function
+    given by a caller (the tests' stand-in) runs in this process unless jobs are asked for."""
+    import torch
+
+    from search.workers import usable_cores
+
+    cores = usable_cores()
+    jobs = asked or (1 if injected else cores)
+    threads = max(1, cores // jobs)
+    if jobs == 1:
+        torch.set_num_threads(threads)
+    return jobs, threads
 
 
 def study_name(arg: str) -> str:
@@ -154,10 +172,10 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     interrupts.ready()
     try:
-        final_flags = (args.final_epochs, args.final_max_epochs, args.final_patience)
+        final_flags = (args.final_epochs, args.final_max_epochs, args.final_patience, args.final_jobs)
         if args.final_seeds is None and (args.refresh or any(f is not None for f in final_flags)):
-            raise StudyError("--refresh, --final-epochs, --final-max-epochs and --final-patience "
-                             "only apply with --final-seeds")
+            raise StudyError("--refresh, --final-epochs, --final-max-epochs, --final-patience and "
+                             "--final-jobs only apply with --final-seeds")
         if args.top < 1:  # before any final training, not after it
             raise StudyError(f"--top must be at least 1, got {args.top}")
         if args.importance_bootstrap < 0:
@@ -165,7 +183,8 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
                              f"{args.importance_bootstrap}")
         for flag, value in (("--final-epochs", args.final_epochs),
                             ("--final-max-epochs", args.final_max_epochs),
-                            ("--final-patience", args.final_patience)):
+                            ("--final-patience", args.final_patience),
+                            ("--final-jobs", args.final_jobs)):
             if value is not None and value < 1:
                 raise StudyError(f"{flag} must be at least 1, got {value}")
         check_outputs(args.out, plots_dir(args))
@@ -186,10 +205,11 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
                 print(f"final evaluation: {unkeyed_entries(view.user_attrs)} cached result(s) from "
                       "before the cache recorded its data are not reused: nothing says which data "
                       "they were trained on", file=sys.stderr)
+            jobs, threads = final_jobs(args.final_jobs, injected=train_fn is not None)
             final = run_final(
                 view, args.top, args.final_seeds, train_fn or caser_train_fn(data),
                 final_epochs=args.final_epochs, refresh=args.refresh, progress=sys.stderr,
-                rule=rule, data=data,
+                rule=rule, data=data, jobs=jobs, threads=threads,
             )
             print(f"final evaluation: {fmt.count(final.trained, 'run')} trained, {final.cached} "
                   "cached", file=sys.stderr)

@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial
 from search import record
 from search.record import epochs_run, trial_time
 from search.report import fmt
+from search.report.noise import WITHIN, NoiseFloor
 from search.report.view import VAL_METRICS, StudyView, short_metric
 
 # A value within this fraction of the range's width (log width for log ranges) is "at the edge".
@@ -42,7 +43,8 @@ def _rank(view: StudyView, trial: FrozenTrial) -> str:
     return trial.state.name.lower()
 
 
-def best_section(view: StudyView, top_k: int) -> str:
+def best_section(view: StudyView, top_k: int, noise: NoiseFloor | None = None) -> str:
+    """noise: the default's seed spread; each trial is marked against it when there is one."""
     trials = shown_trials(view, top_k)
     params = view.param_names()
     metrics = [view.metric] + [m for m in VAL_METRICS if m != view.metric]
@@ -63,6 +65,7 @@ def best_section(view: StudyView, top_k: int) -> str:
                 "epochs run": str(epochs_run(trial)),
                 "time": fmt.seconds(trial_time(trial)),
                 "parameters": _count(trial.user_attrs.get(record.NUM_PARAMS)),
+                **_against_noise(view, trial, noise),
             }
         )
     parts = [
@@ -81,6 +84,11 @@ def best_section(view: StudyView, top_k: int) -> str:
     if view.default_trial() is None:
         parts.append("No trial is marked `is_default`, so the original defaults were not run.")
     parts += [f"### Validation metrics at the best epoch", fmt.table(metric_rows)]
+    if noise is not None and noise.band() is not None:
+        lo, hi = noise.band()
+        parts.append(f"vs the default's seeds: whether the trial's {view.metric} lies beyond what another "
+                     f"training seed of the default would reach ([{lo:.4f}, {hi:.4f}], from its "
+                     f"{noise.n} seeds); a trial within it is not distinguishable from the default.")
     parts.append(edge_section(view))
     return "\n\n".join(parts)
 
@@ -90,6 +98,16 @@ def _how_many(top_k: int, complete: int) -> str:
     if top_k < complete:
         return f"top {top_k} of {complete} complete trials"
     return "the one complete trial" if complete == 1 else f"all {complete} complete trials"
+
+
+def _against_noise(view: StudyView, trial: FrozenTrial, noise: NoiseFloor | None) -> dict[str, str]:
+    """The cell that says whether another seed of the default could reach this trial's value."""
+    if noise is None or noise.band() is None:
+        return {}
+    if view.is_default(trial):
+        return {"vs the default's seeds": f"the default ({noise.n} seeds)"}
+    place = noise.place(trial.value)
+    return {"vs the default's seeds": "not distinguishable" if place == WITHIN else (place or "")}
 
 
 def _count(n: object) -> str:

@@ -23,13 +23,11 @@ The training function is injectable: tests pass a cheap fake, the CLI passes `ca
 """
 from __future__ import annotations
 
-import math
 import statistics
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, TextIO
-
-import numpy as np
 
 from caser.config import DataConfig, ModelConfig, TrainConfig
 from caser.metric_names import metric_names
@@ -37,6 +35,8 @@ from search import record
 from search.errors import StudyError
 from search.report import fmt
 from search.report.best import shown_trials
+from search.report.final_runs import (POLL_S, CaserTrain, Converged, InProcess, Job, Tested, Workers,
+                                      converged_from, record_of, tested_from)
 from search.report.view import StudyView
 from search.run_dirs import trial_dir_name
 
@@ -53,32 +53,43 @@ WRITE_CHECK = "final_write_check"
 DEFAULT_PATIENCE = 5  # when the study recorded no stopping rule of its own
 BUDGET_FACTOR = 5  # the final budget: this many times the study's ...
 MIN_FINAL_EPOCHS = 50  # ... and never fewer epochs than this
-AP_DIGITS = 6  # per-user AP as cached: differences below 1e-6 mean nothing
 
 
 @dataclass(frozen=True)
 class Convergence:
-    """How the final evaluation trains to convergence: the budget and the stopping rule."""
+    """How the final evaluation trains to convergence: the budget and the stopping rule
+    (`caser.stopping.StoppingRule`'s settings)."""
 
     max_epochs: int
     patience: int
     min_delta: float
     source: str = "given"  # where the patience comes from, for the report's sentence
+    rel_delta: float = 0.0
+    patience_growth: float = 0.0
+    warmup: int = 0
 
     def tag(self) -> str:
-        return f"max{self.max_epochs}_p{self.patience}_d{self.min_delta:g}"
+        extra = "".join(f"_{short}{value:g}" for short, value in
+                        (("r", self.rel_delta), ("g", self.patience_growth), ("w", self.warmup)) if value)
+        return f"max{self.max_epochs}_p{self.patience}_d{self.min_delta:g}{extra}"
+
+    def stopping(self, metric: str, maximize: bool) -> Any:
+        from caser.stopping import StoppingRule  # lightning: only when something trains
+
+        return StoppingRule(monitor=metric, patience=self.patience, min_delta=self.min_delta,
+                            mode="max" if maximize else "min", rel_delta=self.rel_delta,
+                            patience_growth=self.patience_growth, warmup=self.warmup)
 
     def describe(self, metric: str) -> str:
-        return (f"patience {self.patience} evaluations on {metric}, min improvement "
-                f"{self.min_delta:g} ({self.source}), at most "
+        return (f"{self.stopping(metric, True).describe()} ({self.source}), at most "
                 f"{fmt.count(self.max_epochs, 'epoch')}")
 
 
 def convergence_rule(view: StudyView, max_epochs: int | None = None,
                      patience: int | None = None) -> Convergence:
     """The study's stopping rule (or the given/default patience) under a generous budget."""
-    study_patience = view.user_attrs.get(record.PATIENCE)
-    min_delta = float(view.user_attrs.get(record.MIN_DELTA) or 0.0)
+    attrs = view.user_attrs
+    study_patience = attrs.get(record.PATIENCE)
     if patience is not None:
         chosen, source = patience, "patience from --final-patience"
     elif study_patience is not None:
@@ -90,7 +101,9 @@ def convergence_rule(view: StudyView, max_epochs: int | None = None,
         raise StudyError(f"--final-max-epochs must be at least 1, got {budget}")
     if chosen < 1:
         raise StudyError(f"--final-patience must be at least 1, got {chosen}")
-    return Convergence(int(budget), int(chosen), min_delta, source)
+    return Convergence(int(budget), int(chosen), float(attrs.get(record.MIN_DELTA) or 0.0), source,
+                       float(attrs.get(record.REL_DELTA) or 0.0), float(attrs.get(record.PATIENCE_GROWTH) or 0.0),
+                       int(attrs.get(record.WARMUP) or 0))
 
 
 @dataclass
@@ -104,26 +117,6 @@ class Candidate:
     is_default: bool
     budget_value: float | None = None  # the trial's value at the study's budget
     budget_epoch: int | None = None  # and its best epoch there
-
-
-@dataclass(frozen=True)
-class Converged:
-    """One seed's run to convergence on validation."""
-
-    epoch: int  # the best validation epoch: the test run trains this many
-    value: float  # the metric there
-    epochs_run: int
-    stop_reason: str  # caser.stopping: patience or budget
-
-
-@dataclass(frozen=True)
-class Tested:
-    """One seed's test run: its metrics and every test user's AP."""
-
-    epochs: int
-    metrics: dict[str, float]
-    users: tuple[int, ...] = ()
-    user_ap: tuple[float, ...] = ()
 
 
 @dataclass
@@ -222,12 +215,16 @@ def run_final(
     progress: TextIO | None = None,
     rule: Convergence | None = None,
     data: StudyData | None = None,
+    jobs: int = 1,
+    threads: int = 1,
 ) -> FinalResults:
     """Train what is not cached (everything with `refresh`), store it, return all results.
 
     rule: the convergence settings (default `convergence_rule(view)`); ignored with final_epochs.
     progress: where to write a line per training (report.py passes stderr); None is silent.
     data: the study's data, checked (default `study_data(view)`, which loads it).
+    jobs: trainings at once (`search.report.final_runs`); 1 trains in this process, more in
+    worker processes with `threads` torch threads each (train_fn must then be picklable).
     """
     if seeds < 1:
         raise StudyError(f"--final-seeds must be at least 1, got {seeds}")
@@ -240,35 +237,121 @@ def run_final(
                        metric=view.metric, maximize=view.maximize,
                        rule=None if final_epochs is not None else rule,
                        study_budget=view.max_epochs, fingerprint=data.fingerprint)
-    runner = _Runner(view, res, train_fn, refresh, progress, data)
-    for cand in res.candidates:
-        for seed in res.seeds:
-            epochs = final_epochs
-            if res.rule is not None:
-                conv = runner.converge(cand, seed, res.rule)
-                res.converged.setdefault(cand.key, []).append(conv)
-                epochs = conv.epoch
-            res.tested.setdefault(cand.key, []).append(runner.test(cand, seed, int(epochs)))
+    plan = _Plan(view, res, refresh, progress, data.config, final_epochs)
+    start = (lambda: InProcess(train_fn)) if jobs <= 1 else (lambda: Workers(train_fn, jobs, threads))
+    plan.run(start)
     return res
 
 
-class _Runner:
-    """Runs or reads from the cache one step of one seed, and says so on `progress`."""
+class _Plan:
+    """The runs of every (configuration, seed): read from the cache, or trained (by the executor
+    `run` starts once the first run is needed), stored as each finishes, said on `progress`."""
 
-    def __init__(self, view: StudyView, res: FinalResults, train_fn: TrainFn, refresh: bool,
-                 progress: TextIO | None, data: StudyData) -> None:
-        self.view, self.res, self.train_fn = view, res, train_fn
-        self.refresh, self.progress = refresh, progress
-        self.data, self.fingerprint = data.config, data.fingerprint
+    def __init__(self, view: StudyView, res: FinalResults, refresh: bool, progress: TextIO | None,
+                 data: DataConfig, final_epochs: int | None) -> None:
+        self.view, self.res, self.refresh, self.progress = view, res, refresh, progress
+        self.data, self.final_epochs = data, final_epochs
         self.steps = len(res.candidates) * len(res.seeds) * (2 if res.rule else 1)
         self.step = 0
         self.writable = False  # checked before the first training, not before cached reads
+        self.converged: dict[tuple[str, int], Converged] = {}
+        self.tested: dict[tuple[str, int], Tested] = {}
+
+    def run(self, start: Callable[[], Any]) -> None:
+        pending: deque[Job] = deque()
+        for cand in self.res.candidates:
+            for seed in self.res.seeds:
+                if self.res.rule is None:
+                    self._need_test(cand, seed, int(self.final_epochs), pending)
+                else:
+                    self._need_convergence(cand, seed, pending)
+        if pending:
+            self._check_writable()
+            executor = start()
+            try:
+                self._drain(executor, pending)
+            except BaseException:
+                executor.close(cancel=True)
+                raise
+            executor.close()
+        for cand in self.res.candidates:
+            if self.res.rule is not None:
+                self.res.converged[cand.key] = [self.converged[cand.key, s] for s in self.res.seeds]
+            self.res.tested[cand.key] = [self.tested[cand.key, s] for s in self.res.seeds]
+
+    def _drain(self, executor: Any, pending: deque[Job]) -> None:
+        """Keep the executor's slots busy until every job has run; a finished convergence run
+        queues its test run first, so that pairs complete early."""
+        running: list[tuple[Any, Job, float]] = []
+        while pending or running:
+            while pending and len(running) < executor.slots:
+                job = pending.popleft()
+                self.step += 1
+                self._say(self._start_line(job))
+                running.append((executor.submit(job), job, time.perf_counter()))
+            done = [r for r in running if r[0].ready()]
+            if not done:
+                time.sleep(POLL_S)
+                continue
+            for item in done:
+                running.remove(item)
+                handle, job, started = item
+                try:
+                    result = handle.get()
+                except ValueError as exc:
+                    raise StudyError(f"{self._label(job.key)}, seed {job.seed}: {exc}") from None
+                self._store(job, result, time.perf_counter() - started)
+                if isinstance(result, Converged):
+                    self.converged[job.key, job.seed] = result
+                    cand = next(c for c in self.res.candidates if c.key == job.key)
+                    self._need_test(cand, job.seed, result.epoch, pending, first=True)
+                else:
+                    self.tested[job.key, job.seed] = result
+
+    def _need_convergence(self, cand: Candidate, seed: int, pending: deque[Job]) -> None:
+        rule = self.res.rule
+        key = converge_key(cand.key, seed, rule, self.res.fingerprint)
+        cached = self._cached(key, converged_from)
+        if cached is None:
+            pending.append(self._job("converge", cand, seed, rule.max_epochs,
+                                     rule.stopping(self.res.metric, self.res.maximize)))
+            return
+        self.res.cached += 1
+        self.step += 1
+        self.converged[cand.key, seed] = cached
+        self._need_test(cand, seed, cached.epoch, pending)
+
+    def _need_test(self, cand: Candidate, seed: int, epochs: int, pending: deque[Job],
+                   first: bool = False) -> None:
+        key = cache_key(cand.key, seed, epochs, self.res.fingerprint)
+        cached = self._cached(key, lambda entry: tested_from(entry, epochs, TEST_METRICS))
+        if cached is not None:
+            self.res.cached += 1
+            self.step += 1
+            self.tested[cand.key, seed] = cached
+            return
+        job = self._job("test", cand, seed, epochs)
+        pending.appendleft(job) if first else pending.append(job)
+
+    def _job(self, kind: str, cand: Candidate, seed: int, epochs: int, stopping: Any = None) -> Job:
+        return Job(kind, cand.key, seed, cand.model_config, replace(cand.train_config, seed=seed, epochs=epochs),
+                   self.data, self.res.metric, self.res.maximize, stopping)
+
+    def _label(self, key: str) -> str:
+        return next(c.label for c in self.res.candidates if c.key == key)
+
+    def _start_line(self, job: Job) -> str:
+        at = f"[final {self.step}/{self.steps}]"
+        if job.kind == "converge":
+            rule = self.res.rule
+            return (f"{at} {self._label(job.key)}, seed {job.seed}: to convergence on validation "
+                    f"(patience {rule.patience}, at most {fmt.count(rule.max_epochs, 'epoch')}) ...")
+        return (f"{at} {self._label(job.key)}, seed {job.seed}: train+validation for "
+                f"{fmt.count(job.train_config.epochs, 'epoch')}, then test ...")
 
     def _check_writable(self) -> None:
         """A real write to the study (a count that changes each time: an unchanged value writes
         nothing), before the first training of this report."""
-        if self.writable:
-            return
         count = self.view.user_attrs.get(WRITE_CHECK)
         count = (count if isinstance(count, int) else 0) + 1
         try:
@@ -277,7 +360,6 @@ class _Runner:
             raise StudyError(f"cannot write to the study in {self.view.storage} ({_reason(exc)}): "
                              "the final evaluation would train and then lose its results; nothing "
                              "was trained") from None
-        self.writable = True
 
     def _cached(self, key: str, parse: Callable[[Any], Any]) -> Any:
         """The cached result under `key`, parsed; None when there is none (or `refresh`), and
@@ -292,111 +374,31 @@ class _Runner:
                       "again")
             return None
 
-    def _store(self, key: str, value: dict, cand: Candidate, seed: int) -> None:
+    def _store(self, job: Job, result: Converged | Tested, seconds: float) -> None:
+        if isinstance(result, Converged):
+            key = converge_key(job.key, job.seed, self.res.rule, self.res.fingerprint)
+            done = (f"    {self._label(job.key)}, seed {job.seed}: picked epoch {result.epoch} "
+                    f"({self.res.metric} {result.value:.4f}); ran {result.epochs_run}, ended by "
+                    f"{result.stop_reason} ({seconds:.1f} s)")
+        else:
+            key = cache_key(job.key, job.seed, result.epochs, self.res.fingerprint)
+            done = (f"    {self._label(job.key)}, seed {job.seed}: test/map "
+                    f"{result.metrics.get('test/map', float('nan')):.4f} ({seconds:.1f} s)")
+        value = record_of(result)
         try:
             self.view.study.set_user_attr(key, value)
         except Exception as exc:  # the disk filled, the server went away, during training
-            raise StudyError(f"cannot store the final evaluation's run of {cand.label}, seed "
-                             f"{seed} in {self.view.storage} ({_reason(exc)}): the "
+            raise StudyError(f"cannot store the final evaluation's run of {self._label(job.key)}, seed "
+                             f"{job.seed} in {self.view.storage} ({_reason(exc)}): the "
                              f"{self.res.trained} run(s) finished before it are kept in the "
                              "study; run the same command again to go on") from None
         self.view.user_attrs[key] = value
         self.res.trained += 1
+        self._say(done)
 
     def _say(self, text: str) -> None:
         if self.progress:
             print(text, file=self.progress, flush=True)
-
-    def converge(self, cand: Candidate, seed: int, rule: Convergence) -> Converged:
-        from caser.stopping import StoppingRule  # lightning: only when something trains
-
-        self.step += 1
-        key = converge_key(cand.key, seed, rule, self.fingerprint)
-        cached = self._cached(key, _converged_from)
-        if cached is not None:
-            self.res.cached += 1
-            return cached
-        self._check_writable()
-        self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: to convergence "
-                  f"on validation (patience {rule.patience}, at most "
-                  f"{fmt.count(rule.max_epochs, 'epoch')}) ...")
-        start = time.perf_counter()
-        stopping = StoppingRule(monitor=self.res.metric, patience=rule.patience,
-                                min_delta=rule.min_delta,
-                                mode="max" if self.res.maximize else "min")
-        train_config = replace(cand.train_config, seed=seed, epochs=rule.max_epochs)
-        fit = self.train_fn(cand.model_config, train_config, self.data, protocol="validation",
-                            stopping=stopping)
-        rows = [r for r in fit.history if self.res.metric in r]
-        if not rows:
-            raise StudyError(f"{cand.label} logged no {self.res.metric} while converging")
-        sign = 1.0 if self.res.maximize else -1.0
-        best = max(rows, key=lambda r: (sign * r[self.res.metric], -r["epoch"]))
-        conv = Converged(int(best["epoch"]), float(best[self.res.metric]), len(fit.history),
-                         str(fit.stop_reason))
-        self._store(key, {"epoch": conv.epoch, "value": conv.value, "epochs_run": conv.epochs_run,
-                          "stop_reason": conv.stop_reason}, cand, seed)
-        self._say(f"    picked epoch {conv.epoch} ({self.res.metric} {conv.value:.4f}); ran "
-                  f"{conv.epochs_run}, ended by {conv.stop_reason} "
-                  f"({time.perf_counter() - start:.1f} s)")
-        return conv
-
-    def test(self, cand: Candidate, seed: int, epochs: int) -> Tested:
-        self.step += 1
-        key = cache_key(cand.key, seed, epochs, self.fingerprint)
-        cached = self._cached(key, lambda entry: _tested_from(entry, epochs))
-        if cached is not None:
-            self.res.cached += 1
-            return cached
-        self._check_writable()
-        self._say(f"[final {self.step}/{self.steps}] {cand.label}, seed {seed}: train+validation "
-                  f"for {fmt.count(epochs, 'epoch')}, then test ...")
-        start = time.perf_counter()
-        train_config = replace(cand.train_config, seed=seed, epochs=epochs)
-        fit = self.train_fn(cand.model_config, train_config, self.data, protocol="test",
-                            stopping=None)
-        users = tuple(int(u) for u in np.asarray(fit.eval_users).tolist())
-        ap = tuple(round(float(a), AP_DIGITS) for a in np.asarray(fit.user_ap).tolist())
-        tested = Tested(epochs, {k: float(v) for k, v in fit.metrics.items()}, users, ap)
-        self._store(key, {"metrics": tested.metrics, "users": list(users), "user_ap": list(ap)},
-                    cand, seed)
-        took = time.perf_counter() - start
-        self._say(f"    test/map {tested.metrics.get('test/map', math.nan):.4f} ({took:.1f} s)")
-        return tested
-
-
-def _converged_from(entry: Any) -> Converged:
-    """A cached convergence run; KeyError, TypeError or ValueError when it is not one."""
-    epoch, epochs_run = _whole(entry["epoch"]), _whole(entry["epochs_run"])
-    if not 1 <= epoch <= epochs_run:
-        raise ValueError(f"epoch {epoch} of {epochs_run} run")
-    return Converged(epoch, _number(entry["value"]), epochs_run, str(entry["stop_reason"]))
-
-
-def _tested_from(entry: Any, epochs: int) -> Tested:
-    """A cached test run with every test metric; its per-user AP may be missing (an older
-    report), not cut short."""
-    metrics = {str(name): _number(value) for name, value in entry["metrics"].items()}
-    for name in TEST_METRICS:
-        if name not in metrics:
-            raise KeyError(name)
-    users = tuple(_whole(u) for u in entry.get("users", ()))
-    user_ap = tuple(_number(a) for a in entry.get("user_ap", ()))
-    if len(users) != len(user_ap):
-        raise ValueError(f"{len(users)} users but {len(user_ap)} AP values")
-    return Tested(epochs, metrics, users, user_ap)
-
-
-def _whole(x: Any) -> int:
-    if not math.isfinite(_number(x)) or x != math.floor(x):
-        raise ValueError(f"{x!r} is not a whole number")
-    return int(x)
-
-
-def _number(x: Any) -> float:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise ValueError(f"{x!r} is not a number")
-    return float(x)
 
 
 def _reason(exc: BaseException) -> str:
@@ -421,19 +423,4 @@ def reproduce_epochs(res: FinalResults, key: str) -> int | None:
 
 def caser_train_fn(data: StudyData | None = None) -> TrainFn:
     """Train with `caser.train.fit`, loading each data split once (`data`: already loaded)."""
-    from caser.data_module import PreparedData
-    from caser.datasets import load_split
-    from caser.train import fit
-
-    prepared: dict[DataConfig, PreparedData] = {}  # windows and evaluation sets built once
-    if data is not None and data.prepared is not None:
-        prepared[data.config] = data.prepared
-
-    def train_fn(model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig,
-                 protocol: str = "test", stopping: Any = None) -> Any:
-        if data_config not in prepared:
-            prepared[data_config] = PreparedData(load_split(data_config))
-        return fit(model_config, train_config, prepared[data_config], protocol=protocol,
-                   stopping=stopping)
-
-    return train_fn
+    return CaserTrain(data.config, data.prepared) if data is not None else CaserTrain()

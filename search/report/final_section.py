@@ -1,10 +1,11 @@
 """Section 5, the final evaluation as markdown: at the budget against at convergence, test metrics
-(mean, std, t-interval), the per-user paired tests against the default with Holm's correction and
-effect sizes, and the per-seed tests beside them. Formats `search.report.final`'s results only.
+(mean, std, and a t-interval from 3 seeds), each configuration against the default with seeds and
+users counted (`search.report.seed_level`: the verdicts "better" and "worse"), and beside it the
+per-user paired tests with Holm's correction and effect sizes, described as what they are: whether
+these trained models differ on these users. Formats `search.report.final`'s results only.
 
 Configurations picked as the best of a study on validation can lead the default there and trail
-it on test (a 33-trial default study did, 2026-12-03); the section then says so in bold, and the
-reproduce section repeats it under the command.
+it on test (a 33-trial default study did, 2026-12-03); the section then says so in bold.
 """
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from search.report.convergence import convergence_section, converged_mean
 from search.report.final import Candidate, FinalResults, TEST_METRICS
 from search.report.paired import (BOOTSTRAP, CONFIDENCE, UserComparison, compare_users, holm,
                                   matched, mean_per_user)
-from search.report.stats import ALPHA, compare, summarize
+from search.report.seed_level import BETTER, MIN_SEEDS, TOO_FEW_SEEDS, WORSE
+from search.report.stats import ALPHA, summarize
+from search.report.verdicts import test_level, validation_test_tau
 from search.report.view import short_metric
 
 
@@ -37,7 +40,7 @@ def final_section(res: FinalResults) -> str:
         "attributes (`final/<trial>/seed_<s>/...`)."
     )
     return "\n\n".join([head, lead, convergence_section(res), _test_tables(res),
-                        user_tests(res), _seed_tests(res)])
+                        seed_level_tests(res), user_tests(res)])
 
 
 def _epochs(res: FinalResults, cand: Candidate) -> str:
@@ -62,15 +65,55 @@ def _test_tables(res: FinalResults) -> str:
         mean_rows.append(mean_row)
         ci_rows.append(ci_row)
     parts = ["### Test metrics, mean ± std over seeds", fmt.table(mean_rows)]
-    parts += [f"### 95% confidence interval of the mean (t, {n - 1} dof)", fmt.table(ci_rows)]
-    if n < 2:
-        parts.append("One seed gives no spread: run with `--final-seeds 2` or more for intervals.")
+    if n >= MIN_SEEDS:
+        parts += [f"### 95% confidence interval of the mean (t, {n - 1} dof)", fmt.table(ci_rows)]
+    elif n == 2:
+        parts.append("Two seeds: a t-interval of the mean would have 1 degree of freedom (12.7 "
+                     "standard errors wide), so none is shown; run `--final-seeds 3` or more.")
+    else:
+        parts.append("One seed gives no spread: run with `--final-seeds 3` or more for intervals.")
+    return "\n\n".join(parts)
+
+
+def seed_level_tests(res: FinalResults) -> str:
+    """Each configuration's test MAP against the default's, seeds and users counted: the verdict
+    on the configuration, not only on the trained models."""
+    head = "### Against the default, seeds and users counted (test MAP)"
+    others = [c for c in res.candidates if not c.is_default]
+    if not others:
+        return f"{head}\n\nOnly the default was evaluated."
+    rows = []
+    for cand in others:
+        level = test_level(res, cand)
+        rows.append({
+            "config": cand.label,
+            "seeds": str(level.seeds) if level else "n/a",
+            "Δ MAP": f"{level.diff:+.4f}" if level else "n/a",
+            "95% interval": f"[{level.lo:+.4f}, {level.hi:+.4f}]" if level and not math.isnan(level.lo) else "n/a",
+            "verdict": level.verdict if level else "no per-user AP (`--refresh`)",
+        })
+    tail = ("The interval counts both sources of variance a researcher meets when retraining: the "
+            "seeds (each configuration's spread over its own seeds) and the users (the per-user "
+            "differences): a mixed model with seed and user effects, Satterthwaite's t. Better or "
+            "worse than the default only where it excludes 0.")
+    parts = [head, fmt.table(rows), tail]
+    if len(res.seeds) < MIN_SEEDS:
+        parts.append(f"With {fmt.count(len(res.seeds), 'seed')} no seed-level verdict is possible: the "
+                     "spread of a configuration over its seeds cannot be judged from fewer than "
+                     f"{MIN_SEEDS}; run `--final-seeds {MIN_SEEDS}` or more.")
+    tau, n = validation_test_tau(res)
+    if not math.isnan(tau):
+        parts.append(f"Kendall's tau between the ranking on validation at convergence and the ranking "
+                     f"on test: {tau:.2f} over {fmt.count(n, 'configuration')} (1: the same order).")
     return "\n\n".join(parts)
 
 
 def user_tests(res: FinalResults) -> str:
     """Per-user AP of each configuration against the default's, averaged over the same seeds."""
     head = "### Per-user paired tests against the default (test AP, users as the unit)"
+    what = ("These ask whether the trained models differ on these test users. They count the users, "
+            "not the seeds: retrained with other seeds, a configuration can move by more than these "
+            "intervals, so a small p here is not a verdict on the configuration (the table above is).")
     others = [c for c in res.candidates if c is not res.default()]
     if not others:
         return f"{head}\n\nOnly the default was evaluated."
@@ -103,29 +146,38 @@ def user_tests(res: FinalResults) -> str:
         "all of them together. Rank-biserial: from -1 (the default is better for every user) "
         "to 1 (the configuration is), its interval a seeded bootstrap over users."
     )
-    return "\n\n".join([head, fmt.table(rows), tail, *_against_validation(res, others, verdicts)])
+    return "\n\n".join([head, what, fmt.table(rows), tail, *_against_validation(res, others, verdicts)])
 
 
 def _against_validation(res: FinalResults, others: list[Candidate], verdicts: dict[str, str]) -> list[str]:
     """A plain warning when configurations that lead the default on validation at convergence
-    are worse than it on test, and a sentence when none is better than it on test."""
+    are worse than it on test at the seed level; a sentence when the per-user tests call them
+    worse but the seeds' spread does not; and one when none is better than it on test."""
     sign = 1.0 if res.maximize else -1.0
     default_value = converged_mean(res, res.default())
     ahead = [c for c in others if sign * (converged_mean(res, c) - default_value) > 0]
-    reversed_ = [c.label for c in ahead if verdicts[c.key] == WORSE]
+    levels = {c.key: test_level(res, c) for c in others}
+    seed_verdict = {k: (level.verdict if level else TOO_FEW_SEEDS) for k, level in levels.items()}
+    reversed_ = [c.label for c in ahead if seed_verdict[c.key] == WORSE]
+    per_user_only = [c.label for c in ahead if verdicts[c.key] == USER_WORSE and seed_verdict[c.key] != WORSE]
     out = []
     if reversed_:
         out.append(
             f"**Validation and test disagree: {', '.join(reversed_)} "
             f"{'leads' if len(reversed_) == 1 else 'lead'} the default on validation but "
-            f"{'is' if len(reversed_) == 1 else 'are'} worse than it on test** (per-user Wilcoxon, "
-            f"Holm p < {ALPHA}). Their validation values were chosen as the best of the study's "
-            "trials on the same validation data, which flatters them; none was chosen on test. "
-            "On this evidence the study has not found settings better than the default."
+            f"{'is' if len(reversed_) == 1 else 'are'} worse than it on test** (seeds and users "
+            "counted). Their validation values were chosen as the best of the study's trials on the "
+            "same validation data, which flatters them; none was chosen on test."
         )
-    elif others and not any(verdicts[c.key] == BETTER for c in others):
-        out.append(f"No configuration here is better than the default on test (per-user "
-                   f"Wilcoxon, Holm p < {ALPHA}).")
+    if per_user_only:
+        out.append(
+            f"The per-user tests call {', '.join(per_user_only)} worse than the default on test, but "
+            "that difference is within what retraining with other seeds moves (or too few seeds "
+            "were run to tell): it says these trained models differ, not that the configuration is "
+            "worse."
+        )
+    if others and not any(v == BETTER for v in seed_verdict.values()):
+        out.append("No configuration here is better than the default on test at the seed level.")
     return out
 
 
@@ -146,13 +198,6 @@ def _verdicts(compared: list[tuple[Candidate, UserComparison, float]]) -> dict[s
     return {cand.key: _verdict(c.diff, p_holm) for cand, c, p_holm in compared}
 
 
-def verdicts_on_test(res: FinalResults) -> dict[str, str]:
-    """Per configuration key, whether it is better or worse than the default on test by the
-    per-user paired test (Holm-corrected), or neither; empty when per-user AP is missing."""
-    compared = _user_comparisons(res, bootstrap=0)  # the verdict needs no effect-size interval
-    return {} if compared is None else _verdicts(compared)
-
-
 def _per_user(res: FinalResults, cand: Candidate) -> dict[int, float]:
     runs = res.tested.get(cand.key, [])
     if not runs or any(not t.users for t in runs):
@@ -160,44 +205,13 @@ def _per_user(res: FinalResults, cand: Candidate) -> dict[int, float]:
     return mean_per_user([(t.users, t.user_ap) for t in runs])
 
 
-BETTER, WORSE = "better than the default", "worse than the default"
+USER_BETTER, USER_WORSE = "these models better", "these models worse"
 
 
 def _verdict(diff: float, p: float) -> str:
     if p != p or p >= ALPHA:
         return "no significant difference"
-    return BETTER if diff > 0 else WORSE
-
-
-def _seed_tests(res: FinalResults) -> str:
-    default = res.default()
-    base = [r["test/map"] for r in res.metrics.get(default.key, [])]
-    rows = []
-    for cand in res.candidates:
-        if cand is default:
-            continue
-        runs = [r["test/map"] for r in res.metrics.get(cand.key, [])]
-        c = compare(runs, base)
-        rows.append(
-            {
-                "config": cand.label,
-                "MAP": fmt.number(summarize(runs).mean),
-                "Δ MAP vs default": f"{c.diff:+.4f}",
-                "Welch p": _p(c.welch_p),
-                "Wilcoxon p (paired)": _p(c.wilcoxon_p),
-                "note": c.note,
-            }
-        )
-    head = (f"### Per-seed tests: MAP against the default ({default.label}, MAP "
-            f"{fmt.number(summarize(base).mean)})")
-    if not rows:
-        return f"{head}\n\nOnly the default was evaluated."
-    tail = (
-        f"Seeds as the unit: p < {ALPHA} reads as a real difference at the 5% level, one test per "
-        "row and no correction for testing several configs. With few seeds these tests are weak; "
-        "the per-user tests above use every test user."
-    )
-    return "\n\n".join([head, fmt.table(rows), tail])
+    return USER_BETTER if diff > 0 else USER_WORSE
 
 
 def _p(p: float) -> str:

@@ -18,7 +18,10 @@ WIDE = 0.25  # a 95% interval wider than this (importances sum to 1) is called w
 SPREADING_SAMPLERS = ("random", "qmc", "grid", "bruteforce")
 
 
-def importance_section(imp: Importances, boot: ImportanceBootstrap | None = None) -> str:
+def importance_section(imp: Importances, boot: ImportanceBootstrap | None = None,
+                       noise_note: str = "") -> str:
+    """noise_note: a sentence on how many of the trials lie within the default's seed spread
+    (`search.report.noise.noise_note`), which the importances then partly measure."""
     head = "## Hyperparameter importances"
     basis = (
         f"Estimated from {imp.n_complete} complete trials of {imp.n_finished} finished; "
@@ -82,6 +85,8 @@ def importance_section(imp: Importances, boot: ImportanceBootstrap | None = None
         notes.append("n/a: fANOVA scores only the parameters that every complete trial has, "
                      "so not those of a conditional part of the space.")
     notes += _trust_sentences(imp, intervals)
+    if noise_note:
+        notes.append(noise_note)
     for name, err in imp.errors.items():
         notes.append(f"{name} could not run: {fmt.text(err)}")
     return "\n\n".join([head, basis, fmt.table(rows) if rows else "(no parameters)", *notes])

@@ -89,3 +89,20 @@ def describe(noise: NoiseFloor | None, metric: str) -> str:
     return (f"the default over {noise.n} seeds: {metric} {noise.mean:.4f} ± {noise.sd:.4f}; another "
             f"seed would land in [{lo:.4f}, {hi:.4f}] 95% of the time, so a trial there is not "
             "distinguishable from the default")
+
+
+def noise_note(view: StudyView, noise: NoiseFloor | None) -> str:
+    """For the importances: how many complete trials lie within the default's seed spread; their
+    differences are what another seed could undo, and an importance computed over them partly
+    ranks that noise."""
+    if noise is None or noise.band() is None:
+        return ""
+    trials = view.ranked()
+    within = [t for t in trials if noise.place(t.value) == WITHIN]
+    if not within:
+        return (f"Every complete trial lies outside the default's seed spread "
+                f"([{noise.band()[0]:.4f}, {noise.band()[1]:.4f}], {noise.n} seeds).")
+    return (f"**{len(within)} of the {len(trials)} complete trials lie within the default's seed "
+            f"spread** ([{noise.band()[0]:.4f}, {noise.band()[1]:.4f}], {noise.n} seeds): they are not "
+            "distinguishable from the default, and the differences among them are what another "
+            "training seed could undo. Importances computed over them partly rank that noise.")

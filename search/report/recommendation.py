@@ -15,17 +15,21 @@ floor, `search.report.noise`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from optuna.trial import FrozenTrial
 
-from caser.config import ModelConfig, TrainConfig, configs_from_params
+# caser.arguments, not caser.train: the command line without importing torch.
+from caser.arguments import command_line
+from caser.config import ModelConfig, TrainConfig
 from search import record
+from search.errors import StudyError
+from search.report import fmt
 from search.report.convergence import converged_mean
 from search.report.final import Candidate, FinalResults, reproduce_epochs
 from search.report.noise import ABOVE, BELOW, NoiseFloor
-from search.report.seed_level import (BETTER, MIN_SEEDS, WORSE, SeedLevel, ap_table, common_users,
-                                      seed_level, seed_means_level)
+from search.report.seed_level import BETTER, MIN_SEEDS, WORSE, SeedLevel
+from search.report.verdicts import test_level, validation_levels
 from search.report.view import StudyView
 
 
@@ -34,40 +38,51 @@ class Recommendation:
     """What to use: its configuration and epoch count (None: unknown), and why."""
 
     label: str
-    model_config: ModelConfig
-    train_config: TrainConfig
+    model_config: ModelConfig | None  # None: the trial is not a Caser configuration (`unusable`)
+    train_config: TrainConfig | None
     epochs: int | None  # the converged epoch count, else the trial's best epoch at the budget
     sentence: str  # the recommendation and its reason, one sentence
     notes: tuple[str, ...] = ()  # what could mislead: test's word, provisional status
+    at_convergence: bool = False  # `epochs` was picked at convergence, not at the study's budget
+    unusable: str = ""  # why no command can retrain it
 
 
 def _fmt(level: SeedLevel) -> str:
     return f"{level.diff:+.4f}, 95% interval [{level.lo:+.4f}, {level.hi:+.4f}]"
 
 
-def validation_levels(res: FinalResults) -> dict[str, SeedLevel]:
-    """Per non-default configuration: its converged validation value against the default's,
-    seeds as the unit, signed so that positive is better."""
-    sign = 1.0 if res.maximize else -1.0
-    base = [sign * c.value for c in res.converged.get(res.default().key, [])]
-    return {c.key: seed_means_level([sign * r.value for r in res.converged.get(c.key, [])], base)
-            for c in res.candidates if not c.is_default}
+def recommendation_section(view: StudyView, final: FinalResults | None, noise: NoiseFloor | None) -> str:
+    """The report's answer as markdown: the sentence, what could mislead, and the command."""
+    rec = recommend(view, final, noise)
+    parts = ["## Recommendation", f"**{rec.sentence}**", *rec.notes]
+    try:
+        if rec.model_config is None:
+            raise StudyError(rec.unusable)
+        command, lead = _command(view, rec)
+    except StudyError as exc:
+        return "\n\n".join([*parts, f"No command: {fmt.text(exc)}."])
+    return "\n\n".join([*parts, lead, fmt.code_block(command, "bash")])
 
 
-def test_level(res: FinalResults, cand: Candidate) -> SeedLevel | None:
-    """Its test MAP against the default's, seeds and users counted; None without per-user AP."""
-    runs = [(t.users, t.user_ap) for t in res.tested.get(cand.key, [])]
-    base = [(t.users, t.user_ap) for t in res.tested.get(res.default().key, [])]
-    if not runs or not base or any(not users for users, _ in runs + base):
-        return None
-    users = common_users(runs, base)
-    return seed_level(ap_table(runs, users), ap_table(base, users))
+def _command(view: StudyView, rec: Recommendation) -> tuple[str, str]:
+    """The command that retrains the recommendation and its lead-in; StudyError when the study's
+    stored settings are not Caser's."""
+    epochs = rec.epochs or view.max_epochs or rec.train_config.epochs
+    how = ("the median of the epochs picked on validation at convergence" if rec.at_convergence
+           else "the study's budget" if not rec.epochs
+           else f"its best epoch within the study's budget; `report.py --final-seeds {MIN_SEEDS}` picks it "
+                "at convergence instead")
+    command = command_line(rec.model_config, replace(rec.train_config, epochs=epochs), view.data_config(),
+                           protocol="test")
+    return command, f"Retrained on train+validation for {fmt.count(epochs, 'epoch')} ({how}) and scored on test:"
 
 
 def recommend(view: StudyView, final: FinalResults | None, noise: NoiseFloor | None) -> Recommendation:
     """The recommendation (see the module docstring)."""
     if final is not None and final.rule is not None and len(final.seeds) >= MIN_SEEDS:
         return _at_convergence(final)
+    if final is not None and final.rule is not None:
+        return _best_converged(final)
     provisional = _provisional(view, noise)
     if final is None:
         note = ("Provisional: the study's values are one seed each at its budget, on validation. "
@@ -76,11 +91,24 @@ def recommend(view: StudyView, final: FinalResults | None, noise: NoiseFloor | N
     elif final.rule is None:
         note = ("Provisional: the final evaluation trained fixed epochs (`--final-epochs`), not to "
                 "convergence, so it cannot decide; run it without `--final-epochs`.")
+    return replace(provisional, notes=(*provisional.notes, note))
+
+
+def _best_converged(res: FinalResults) -> Recommendation:
+    """With fewer seeds than a seed-level verdict needs: the best at convergence, provisionally."""
+    sign = 1.0 if res.maximize else -1.0
+    ranked = sorted((c for c in res.candidates if not math.isnan(converged_mean(res, c))),
+                    key=lambda c: -sign * converged_mean(res, c))
+    best, default = ranked[0], res.default()
+    value = f"{res.metric} {converged_mean(res, best):.4f}"
+    if best is default:
+        sentence = f"Use the default: it leads every configuration on validation at convergence ({value})."
     else:
-        note = (f"Provisional: the final evaluation ran {len(final.seeds)} seed(s); a seed-level "
-                f"verdict needs {MIN_SEEDS} or more (`--final-seeds {MIN_SEEDS}`).")
-    return Recommendation(provisional.label, provisional.model_config, provisional.train_config,
-                          provisional.epochs, provisional.sentence, (*provisional.notes, note))
+        sentence = (f"Provisionally, {best.label}: it leads on validation at convergence ({value}, the "
+                    f"default {converged_mean(res, default):.4f}).")
+    note = (f"Provisional: the final evaluation ran {fmt.count(len(res.seeds), 'seed')}; whether a lead "
+            f"holds at the seed level needs {MIN_SEEDS} or more (`--final-seeds {MIN_SEEDS}`).")
+    return _of(res, best, sentence, (note,))
 
 
 def _at_convergence(res: FinalResults) -> Recommendation:
@@ -122,7 +150,7 @@ def _at_convergence(res: FinalResults) -> Recommendation:
 
 def _of(res: FinalResults, cand: Candidate, sentence: str, notes: tuple[str, ...] = ()) -> Recommendation:
     return Recommendation(cand.label, cand.model_config, cand.train_config, reproduce_epochs(res, cand.key),
-                          sentence, notes)
+                          sentence, notes, at_convergence=True)
 
 
 def _test_of_default(res: FinalResults) -> list[str]:
@@ -166,11 +194,17 @@ def _provisional(view: StudyView, noise: NoiseFloor | None) -> Recommendation:
 
 
 def _of_trial(view: StudyView, trial: FrozenTrial, label: str, sentence: str) -> Recommendation:
-    model_config, train_config = view.configs(trial)
     epochs = trial.user_attrs.get(record.BEST_EPOCH)
+    try:
+        model_config, train_config = view.configs(trial)
+    except StudyError as exc:  # another program's study, a stored value of the wrong type
+        return Recommendation(label, None, None, None, sentence, unusable=str(exc))
     return Recommendation(label, model_config, train_config, None if epochs is None else int(epochs), sentence)
 
 
 def _bare_default(view: StudyView, sentence: str) -> Recommendation:
-    model_config, train_config = configs_from_params(view.fixed)
+    try:
+        model_config, train_config = view.default_configs()
+    except StudyError as exc:
+        return Recommendation("the default", None, None, None, sentence, unusable=str(exc))
     return Recommendation("the default", model_config, train_config, None, sentence)

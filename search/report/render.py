@@ -21,7 +21,9 @@ from search.report.final_section import final_section
 from search.report.importance import compute_importances
 from search.report.importance_section import importance_section
 from search.report.importance_bootstrap import bootstrap_importances
+from search.report.noise import noise_floor, noise_note
 from search.report.plots import write_plots
+from search.report.recommendation import recommend, recommendation_section
 from search.report.reproduce import reproduce_section
 from search.report.summary import summary_section
 from search.report.view import StudyView
@@ -49,20 +51,23 @@ def render(
         raise StudyError(f"--top must be at least 1, got {top_k}")
     view.require_complete()
     imp = compute_importances(view)
+    noise = noise_floor(view)
     sections = [
         f"# Caser hyperparameter study: {fmt.text(view.name)}",
-        summary_section(view),
-        best_section(view, top_k),
+        summary_section(view, noise),
+        recommendation_section(view, final, noise),
+        best_section(view, top_k, noise),
         importance_section(imp, bootstrap_importances(view, importance_bootstrap)
-                           if importance_bootstrap > 0 else None),
+                           if importance_bootstrap > 0 else None, noise_note(view, noise)),
         effects_section(view),
     ]
     if final is not None:
         sections.append(final_section(final))
-    reproduce = reproduce_section(view, final)
+    reproduce = reproduce_section(view, final, recommend(view, final, noise))
     if plots_dir is not None:  # last: a section that fails leaves no new plots behind
         sections.append(_plots_section(write_plots(view, imp, top_k, plots_dir), link_base))
-    sections.append(reproduce)
+    if reproduce:
+        sections.append(reproduce)
     return "\n\n".join(sections) + "\n"
 
 

@@ -1,6 +1,7 @@
-"""Section 7, reproduce: the exact `python -m caser.train ...` command that retrains the best
+"""The last section: the exact `python -m caser.train ...` command that retrains the study's best
 trial on train+validation and evaluates it on test, for the epoch count picked at convergence
-when the final evaluation ran (the study's best epoch within its budget otherwise).
+when the final evaluation ran (the study's best epoch within its budget otherwise). Left out when
+the recommendation is that trial's configuration: its command is under the recommendation.
 
 The command is shell code built from stored settings: each argument must reach the shell as one
 word, as stored, and the code block must end where the command does (`fmt.code_block`).
@@ -12,14 +13,14 @@ from dataclasses import replace
 
 # caser.arguments, not caser.train: the same command line without importing torch.
 from caser.arguments import command_line
-from caser.config import DataConfig
 from search import record
 from search.errors import StudyError
 from search.report import fmt
-from search.report.convergence import rank_agreement
 from search.report.final import FinalResults, reproduce_epochs
-from search.report.final_section import WORSE, verdicts_on_test
+from search.report.recommendation import Recommendation
+from search.report.seed_level import WORSE
 from search.report.summary import NOT_RECORDED
+from search.report.verdicts import test_level
 from search.report.view import StudyView
 from search.run_dirs import trial_dir_name
 
@@ -27,9 +28,10 @@ UNQUOTED = ("a stored setting of the study holds shell syntax (a space, a quote,
             "so it cannot be shown as a command to paste")
 
 
-def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str:
+def reproduce_section(view: StudyView, final: FinalResults | None = None,
+                      recommended: Recommendation | None = None) -> str:
     ranked = view.ranked()
-    head = "## Reproduce the best trial"
+    head = "## Reproduce the study's best trial"
     if not ranked:
         return f"{head}\n\nNo complete trial."
     best = ranked[0]
@@ -38,6 +40,8 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
         data_config = view.data_config()
     except StudyError as exc:
         return f"{head}\n\nNo command: {fmt.text(exc)}."
+    if recommended is not None and _same(recommended, model_config, train_config):
+        return ""
     converged = reproduce_epochs(final, trial_dir_name(best.number)) if final is not None else None
     budget_epoch = int(best.user_attrs.get(record.BEST_EPOCH) or train_config.epochs)
     epochs = converged or budget_epoch
@@ -60,11 +64,12 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
         )
     parts = [head, lead, fmt.code_block(command, "bash")]
     if final is not None:
-        if verdicts_on_test(final).get(trial_dir_name(best.number)) == WORSE:
-            parts.append(f"**On test, trial {best.number} is worse than the default** (see the "
-                         "per-user paired tests): this command reproduces the study's finding, not "
-                         "an improvement on the original settings.")
-        parts += _converged_best(final, data_config, trial_dir_name(best.number))
+        cand = next((c for c in final.candidates if c.key == trial_dir_name(best.number)), None)
+        level = test_level(final, cand) if cand is not None else None
+        if level is not None and level.verdict == WORSE:
+            parts.append(f"**On test, trial {best.number} is worse than the default** (seeds and users "
+                         "counted): this command reproduces the study's finding, not an improvement on "
+                         "the original settings.")
     if converged is None:
         budget = (fmt.count(view.max_epochs, "epoch") if view.max_epochs is not None
                   else NOT_RECORDED)
@@ -75,18 +80,11 @@ def reproduce_section(view: StudyView, final: FinalResults | None = None) -> str
     return "\n\n".join(parts)
 
 
-def _converged_best(final: FinalResults, data_config: DataConfig, best_key: str) -> list[str]:
-    """The command for the configuration that leads at convergence, when it is another one."""
-    lead = rank_agreement(final).best_converged
-    epochs = reproduce_epochs(final, lead.key) if lead is not None else None
-    if lead is None or lead.key == best_key or epochs is None:
-        return []
-    command = command_line(lead.model_config, replace(lead.train_config, epochs=epochs),
-                           data_config, protocol="test")
-    shown = (fmt.code_block(command, "bash") if _one_word_each(command)
-             else f"No command: {UNQUOTED}.")
-    return [f"At convergence {lead.label} leads instead (see the final evaluation); for "
-            f"{fmt.count(epochs, 'epoch')}, the median of those it picked:", shown]
+def _same(recommended: Recommendation, model_config, train_config) -> bool:
+    """Whether the recommendation is this configuration (its seed and epochs aside)."""
+    neutral = {"seed": 0, "epochs": 1}
+    return (recommended.model_config == model_config
+            and replace(recommended.train_config, **neutral) == replace(train_config, **neutral))
 
 
 def _one_word_each(command: str) -> bool:

@@ -12,8 +12,10 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from search import record
+from search.errors import StudyError
 from search.record import epochs_run, trial_time
 from search.report import fmt
+from search.report.noise import NoiseFloor, describe
 from search.report.view import StudyView
 
 STATES = (
@@ -40,8 +42,9 @@ def data_label(data: dict) -> str:
     return f"{spec} ({rest})" if rest else spec
 
 
-def summary_section(view: StudyView) -> str:
-    """The study at a glance, as a two-column table."""
+def summary_section(view: StudyView, noise: NoiseFloor | None = None) -> str:
+    """The study at a glance, as a two-column table; a sentence under it when its validation
+    ranks configurations on another horizon than test's."""
     counts = {label: len(view.by_state(state)) for label, state in STATES}
     ended = [t for t in view.trials if t.state in ENDED]
     times = [s for s in (trial_time(t) for t in ended) if s is not None]
@@ -49,12 +52,14 @@ def summary_section(view: StudyView) -> str:
         ("study", fmt.text(view.name)),
         ("storage", fmt.text(view.storage) if view.storage else "(in memory)"),
         ("data", data_label(view.data)),
+        ("protocol", _protocol(view)),
         ("metric", view.metric),
         ("direction", view.direction.name.lower()),
         ("fixed", ", ".join(f"{fmt.text(k)}={fmt.param(k, v)}"
                             for k, v in sorted(view.fixed.items()))
          or "(nothing fixed)"),
         *setting_rows(view),
+        ("noise floor", describe(noise, view.metric)),
         ("trials", f"{len(view.trials)} ({', '.join(f'{n} {k}' for k, n in counts.items())})"),
         ("total trial time", fmt.seconds(sum(times)) if times else "(not recorded)"),
         ("mean trial time", fmt.seconds(sum(times) / len(times)) if times else "(not recorded)"),
@@ -64,12 +69,33 @@ def summary_section(view: StudyView) -> str:
     rows += _compute_rows(view)
     body = fmt.table([{"": k, "value": v} for k, v in rows])
     notes = []
+    warning = _horizon_warning(view)
+    if warning:
+        notes.append(f"**{warning}**")
     if counts["running"] or counts["waiting"]:
         notes.append(
             f"The sweep is still going: {counts['running']} running and {counts['waiting']} "
             "waiting trials are counted above but used nowhere else."
         )
     return "\n\n".join(["## Summary", body, *notes])
+
+
+def _protocol(view: StudyView) -> str:
+    from caser.splits import describe_holdout  # numpy only, but not needed by report.py --help
+
+    try:
+        return describe_holdout(view.data_config())
+    except StudyError:
+        return NOT_RECORDED
+
+
+def _horizon_warning(view: StudyView) -> str | None:
+    from caser.splits import horizon_warning
+
+    try:
+        return horizon_warning(view.data_config())
+    except StudyError:
+        return None
 
 
 def setting_rows(view: StudyView) -> list[tuple[str, str]]:
@@ -93,9 +119,14 @@ def stopping_label(view: StudyView) -> str:
     if patience is None:
         return "none: every trial trains its whole budget unless pruned"
     delta = attrs.get(record.MIN_DELTA)
-    delta_text = f"min improvement {delta:g}" if isinstance(delta, (int, float)) else \
-        f"min improvement {NOT_RECORDED}"
-    return f"patience {fmt.text(patience)} evaluations on {view.metric} ({delta_text})"
+    if not isinstance(delta, (int, float)) or not isinstance(patience, int):
+        return f"patience {fmt.text(patience)} evaluations on {view.metric} (min improvement {NOT_RECORDED})"
+    from caser.stopping import StoppingRule  # lightning: not for report.py --help
+
+    return fmt.text(StoppingRule(monitor=view.metric, patience=patience, min_delta=float(delta),
+                                 rel_delta=float(attrs.get(record.REL_DELTA) or 0.0),
+                                 patience_growth=float(attrs.get(record.PATIENCE_GROWTH) or 0.0),
+                                 warmup=int(attrs.get(record.WARMUP) or 0)).describe())
 
 
 def component_label(stored: Any, args_key: str) -> str:

@@ -155,8 +155,10 @@ class StudyView:
         return [t for t in self.trials if t.state == state]
 
     def ranked(self) -> list[FrozenTrial]:
-        """Complete trials with a finite value, best first; ties keep the earlier trial first."""
-        done = [t for t in self.by_state(TrialState.COMPLETE) if _finite(t.value)]
+        """Complete trials with a finite value, best first; ties keep the earlier trial first.
+        The default's extra seeds are its noise floor (search/report/noise.py), not
+        configurations of their own: they are left out."""
+        done = [t for t in self.by_state(TrialState.COMPLETE) if _finite(t.value) and not record.is_replica(t)]
         sign = -1.0 if self.maximize else 1.0
         return sorted(done, key=lambda t: (sign * t.value, t.number))
 
@@ -184,7 +186,8 @@ class StudyView:
         """The enqueued trial holding the original defaults: the latest retry of it when its
         worker died, the run after it when Ctrl-C stopped it (the first that did not fail)."""
         retried = self.retried()
-        marked = [t for t in self.trials if record.is_default(t) and t.number not in retried]
+        marked = [t for t in self.trials if record.is_default(t) and not record.is_replica(t)
+                  and t.number not in retried]
         ran = [t for t in marked if t.state != TrialState.FAIL] or marked
         return min(ran, key=lambda t: t.number) if ran else None
 

@@ -88,8 +88,8 @@ def test_a_study_whose_metric_the_sweep_never_writes_is_refused_in_one_line(tmp_
 def test_a_stored_setting_never_becomes_shell_syntax_in_the_command(tmp_path, key, value):
     study = make_study(tmp_path, n=4, extra_states=False)
     study.set_user_attr("data", {"spec": "synthetic", "holdout": "ratio", "seed": 0, key: value})
-    reproduce = render(StudyView.of(study)).split("## Reproduce the best trial")[1]
-    _, blocks = parse_fences(reproduce)
+    markdown = render(StudyView.of(study))
+    _, blocks = parse_fences(markdown)
     for block in blocks:  # the value is one argument, as stored, or there is no command at all
         assert value in shlex.split(block.body), block.body
-    assert blocks or "No command:" in reproduce
+    assert blocks or "No command:" in markdown

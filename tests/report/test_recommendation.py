@@ -74,7 +74,8 @@ def test_two_seeds_give_a_provisional_answer_that_asks_for_three() -> None:
     res = results([0.30, 0.31], [0.24, 0.25], 0.16, 0.13, seeds=2)
     study = study_with()
     rec = recommend(StudyView.of(study), res, noise_floor(StudyView.of(study)))
-    assert rec.notes[-1].startswith("Provisional: the final evaluation ran 2 seed(s)")
+    assert rec.sentence.startswith("Provisionally, trial 5: it leads on validation at convergence")
+    assert rec.notes[-1].startswith("Provisional: the final evaluation ran 2 seeds; whether a lead holds")
 
 
 def study_with(defaults: tuple[float, ...] = (0.24, 0.25, 0.245), best: float = 0.30) -> optuna.Study:

@@ -1,0 +1,213 @@
+"""The final evaluation's trainings: one run (to convergence on validation, or train+validation
+then test) turned into its cached record, run here or in worker processes.
+
+Every (configuration, seed) pair is independent of the others, so `--final-jobs J` trains J of
+them at once, each in a process of its own with cores // J torch threads (`Workers`); one job
+runs in this process (`InProcess`). Only this process writes to the study: a worker returns its
+record and the caller stores it, so a worker killed with its parent loses one run, never the
+study. Workers are started with `spawn` (torch's OpenMP threads do not survive a fork), ignore
+Ctrl-C (the parent stops them) and, on Linux, die with their parent.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing
+import signal
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from caser.config import DataConfig, ModelConfig, TrainConfig
+
+AP_DIGITS = 6  # per-user AP as cached: differences below 1e-6 mean nothing
+POLL_S = 0.2  # how often the parent looks at its workers
+
+
+@dataclass(frozen=True)
+class Converged:
+    """One seed's run to convergence on validation."""
+
+    epoch: int  # the best validation epoch: the test run trains this many
+    value: float  # the metric there
+    epochs_run: int
+    stop_reason: str  # caser.stopping: patience or budget
+
+
+@dataclass(frozen=True)
+class Tested:
+    """One seed's test run: its metrics and every test user's AP."""
+
+    epochs: int
+    metrics: dict[str, float]
+    users: tuple[int, ...] = ()
+    user_ap: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training: `converge` under `stopping` for `train_config.epochs` at most, or `test`."""
+
+    kind: str
+    key: str  # the configuration's cache key
+    seed: int
+    model_config: ModelConfig
+    train_config: TrainConfig  # seed and epochs set
+    data_config: DataConfig
+    metric: str = "val/map"
+    maximize: bool = True
+    stopping: Any = None  # caser.stopping.StoppingRule for `converge`
+
+
+def run_job(train_fn: Callable[..., Any], job: Job) -> Converged | Tested:
+    """Train as the job says and return its record; ValueError when a convergence run logged
+    no value of the metric."""
+    if job.kind == "converge":
+        fit = train_fn(job.model_config, job.train_config, job.data_config, protocol="validation",
+                       stopping=job.stopping)
+        rows = [r for r in fit.history if job.metric in r]
+        if not rows:
+            raise ValueError(f"no {job.metric} was logged while converging")
+        sign = 1.0 if job.maximize else -1.0
+        best = max(rows, key=lambda r: (sign * r[job.metric], -r["epoch"]))
+        return Converged(int(best["epoch"]), float(best[job.metric]), len(fit.history), str(fit.stop_reason))
+    fit = train_fn(job.model_config, job.train_config, job.data_config, protocol="test", stopping=None)
+    users = tuple(int(u) for u in np.asarray(fit.eval_users).tolist())
+    ap = tuple(round(float(a), AP_DIGITS) for a in np.asarray(fit.user_ap).tolist())
+    return Tested(job.train_config.epochs, {k: float(v) for k, v in fit.metrics.items()}, users, ap)
+
+
+def record_of(result: Converged | Tested) -> dict[str, Any]:
+    """What the study caches of a run."""
+    if isinstance(result, Converged):
+        return {"epoch": result.epoch, "value": result.value, "epochs_run": result.epochs_run,
+                "stop_reason": result.stop_reason}
+    return {"metrics": result.metrics, "users": list(result.users), "user_ap": list(result.user_ap)}
+
+
+def converged_from(entry: Any) -> Converged:
+    """A cached convergence run; KeyError, TypeError or ValueError when it is not one."""
+    epoch, epochs_run = _whole(entry["epoch"]), _whole(entry["epochs_run"])
+    if not 1 <= epoch <= epochs_run:
+        raise ValueError(f"epoch {epoch} of {epochs_run} run")
+    return Converged(epoch, _number(entry["value"]), epochs_run, str(entry["stop_reason"]))
+
+
+def tested_from(entry: Any, epochs: int, metrics_needed: tuple[str, ...]) -> Tested:
+    """A cached test run with every needed test metric; its per-user AP may be missing (an older
+    report), not cut short."""
+    metrics = {str(name): _number(value) for name, value in entry["metrics"].items()}
+    for name in metrics_needed:
+        if name not in metrics:
+            raise KeyError(name)
+    users = tuple(_whole(u) for u in entry.get("users", ()))
+    user_ap = tuple(_number(a) for a in entry.get("user_ap", ()))
+    if len(users) != len(user_ap):
+        raise ValueError(f"{len(users)} users but {len(user_ap)} AP values")
+    return Tested(epochs, metrics, users, user_ap)
+
+
+def _whole(x: Any) -> int:
+    if not math.isfinite(_number(x)) or x != math.floor(x):
+        raise ValueError(f"{x!r} is not a whole number")
+    return int(x)
+
+
+def _number(x: Any) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise ValueError(f"{x!r} is not a number")
+    return float(x)
+
+
+class CaserTrain:
+    """`caser.train.fit` on the job's data, each data split loaded once per process; picklable,
+    so that workers get it without the data (each loads its own)."""
+
+    def __init__(self, config: DataConfig | None = None, prepared: Any = None) -> None:
+        self._prepared: dict[DataConfig, Any] = {config: prepared} if prepared is not None else {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_prepared": {}}
+
+    def __call__(self, model_config: ModelConfig, train_config: TrainConfig, data_config: DataConfig,
+                 protocol: str = "test", stopping: Any = None) -> Any:
+        from caser.data_module import PreparedData
+        from caser.datasets import load_split
+        from caser.train import fit
+
+        if data_config not in self._prepared:
+            self._prepared[data_config] = PreparedData(load_split(data_config))
+        return fit(model_config, train_config, self._prepared[data_config], protocol=protocol,
+                   stopping=stopping)
+
+
+class _Done:
+    """A job already run (in this process)."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def ready(self) -> bool:
+        return True
+
+    def get(self) -> Any:
+        return self.result
+
+
+class InProcess:
+    """Runs each job as it is submitted, in this process, with this process's torch threads."""
+
+    slots = 1
+
+    def __init__(self, train_fn: Callable[..., Any]) -> None:
+        self.train_fn = train_fn
+
+    def submit(self, job: Job) -> _Done:
+        return _Done(run_job(self.train_fn, job))
+
+    def close(self, *, cancel: bool = False) -> None:
+        pass
+
+
+class Workers:
+    """`jobs` worker processes with `threads` torch threads each."""
+
+    def __init__(self, train_fn: Callable[..., Any], jobs: int, threads: int) -> None:
+        self.slots = jobs
+        self.pool = multiprocessing.get_context("spawn").Pool(jobs, _start_worker, (train_fn, threads))
+
+    def submit(self, job: Job) -> Any:
+        return self.pool.apply_async(_run_in_worker, (job,))
+
+    def close(self, *, cancel: bool = False) -> None:
+        if cancel:
+            self.pool.terminate()
+        else:
+            self.pool.close()
+        self.pool.join()
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(train_fn: Callable[..., Any], threads: int) -> None:
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
+    _die_with_parent()
+    torch.set_num_threads(threads)
+    _WORKER["train_fn"] = train_fn
+
+
+def _run_in_worker(job: Job) -> Converged | Tested:
+    return run_job(_WORKER["train_fn"], job)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL when the parent dies, so a killed report leaves no training behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: a worker finishes its run, then exits
+        pass
