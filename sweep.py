@@ -33,7 +33,7 @@ from search.storage import (  # noqa: E402
     DEFAULT_RUNS_DIR, check_sweep_storage, check_writable, quiet_storage_threads, redact, storage_failure, storage_url,
 )
 from search.studyfile import (  # noqa: E402
-    MAX_SEED, MIN_DELTA_RULE, PATIENCE_RULE, PRUNERS, SAMPLERS, load_study_spec, min_delta_ok, patience_ok,
+    MAX_SEED, PRUNERS, SAMPLERS, SETTING_RULES, load_study_spec,
 )
 from search.workers import worker_label  # noqa: E402
 
@@ -56,6 +56,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, help="override the study's early stopping: a trial stops after this many "
                    "evaluations without improvement of the metric (0: every trial trains its whole budget)")
     p.add_argument("--min-delta", type=float, help="override the improvement of the metric that counts for --patience")
+    p.add_argument("--rel-delta", type=float, help="override the improvement that counts as a share of the best so "
+                   "far (the larger of it and --min-delta counts)")
+    p.add_argument("--patience-growth", type=float, help="override how patience grows: to this share of the epoch "
+                   "of the best, when that is more than --patience")
+    p.add_argument("--warmup", type=int, help="override the evaluations before patience may end a trial")
+    p.add_argument("--default-seeds", type=int, help="override the extra training seeds of the default, whose "
+                   "spread is the study's noise floor")
+    p.add_argument("--train-frac", type=float, help="override the validation protocol: each user's first share "
+                   "that validation trains on (0.6 with --val-frac 0.2: forward chaining at test's horizon)")
+    p.add_argument("--val-frac", type=float, help="override the share after it that validation scores; test "
+                   "trains on both and scores the rest")
     p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
     p.add_argument("--seed", type=int, help="sampler and training seed: a single-process sweep is reproducible")
     p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR,
@@ -90,12 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             say(f"error: --{flag.replace('_', '-')} must be at least 1")  # not the study file's mistake
             return 2
-    if args.patience is not None and not patience_ok(args.patience):  # the flag's mistake, not the file's
-        say(f"error: --patience must be {PATIENCE_RULE}, got {args.patience}")
-        return 2
-    if args.min_delta is not None and not min_delta_ok(args.min_delta):
-        say(f"error: --min-delta must be {MIN_DELTA_RULE}, got {args.min_delta:g}")
-        return 2
+    for flag, ok, rule in SETTING_RULES:  # the flag's mistake, not the study file's
+        value = getattr(args, flag)
+        if value is not None and not ok(value):
+            say(f"error: --{flag.replace('_', '-')} must be {rule}, got {value:g}")
+            return 2
     if args.checkpoint_interval is not None and not (math.isfinite(args.checkpoint_interval)
                                                      and args.checkpoint_interval >= 0):
         say(f"error: --checkpoint-interval must be a number of seconds >= 0, got {args.checkpoint_interval:g}")
@@ -130,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = load_study_spec(args.study).with_overrides(
             data_spec=args.data, sampler=args.sampler, pruner=args.pruner,
             max_epochs=args.max_epochs, patience=args.patience, min_delta=args.min_delta, seed=args.seed,
+            rel_delta=args.rel_delta, patience_growth=args.patience_growth, warmup=args.warmup,
+            default_seeds=args.default_seeds, train_frac=args.train_frac, val_frac=args.val_frac,
         )
         check_pruner_options(spec)  # before the data is prepared: a mistake costs no wait
         options = sweep_options(args)

@@ -188,6 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "validation MAP; --epochs is then the budget (default: train every epoch)")
     parser.add_argument("--min-delta", type=float, default=0.0,
                         help="the improvement --patience counts as one (default %(default)s)")
+    parser.add_argument("--rel-delta", type=float, default=0.0,
+                        help="...or, when larger, this share of the best so far (default %(default)s)")
+    parser.add_argument("--patience-growth", type=float, default=0.0,
+                        help="patience grows to this share of the epoch of the best (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help="evaluations before patience may end the training (default %(default)s)")
     parser.add_argument("--json", action="store_true",
                         help="make the last line one JSON object of the final metrics")
     args = parser.parse_args(argv)
@@ -196,10 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         model_config, train_config, data_config = configs_from_args(args)
         stopping = None
-        if args.patience is not None or args.min_delta:
-            stopping = build_config(StoppingRule, {"monitor": "val/map", "patience": args.patience,
-                                                   "min_delta": args.min_delta},
-                                    {"patience": "--patience", "min_delta": "--min-delta"})
+        rule = ("patience", "min_delta", "rel_delta", "patience_growth", "warmup")
+        if args.patience is not None or any(getattr(args, k) for k in rule[1:]):
+            stopping = build_config(StoppingRule, {"monitor": "val/map", **{k: getattr(args, k) for k in rule}},
+                                    {k: "--" + k.replace("_", "-") for k in rule})
         loaded_at = time.perf_counter()
         split = load_split(data_config)
         print(f"data {data_config.spec}: {split.train.num_users} users, {split.train.num_items} items, "

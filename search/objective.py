@@ -14,6 +14,7 @@ from caser.data_module import PreparedData
 from caser.module import Diverged
 from caser.train import fit
 from search import record
+from search.checkpoints import stored
 from search.options import SweepOptions
 from search.space import Infeasible, check_feasible, suggest
 from search.studyfile import StudySpec
@@ -29,8 +30,10 @@ def make_objective(spec: StudySpec, data: PreparedData, options: SweepOptions,
         started = time.perf_counter()
         params = {**spec.fixed, **suggest(trial, spec.space)}
         prune_if_infeasible(trial, params, data)
+        # The default's k-th extra seed (the noise floor) trains with the study's seed + k.
+        seed = spec.seed + int(stored(trial).user_attrs.get(record.DEFAULT_REPLICA) or 0)
         model_config, train_config = configs_from_params(
-            params, train_config=TrainConfig(epochs=spec.max_epochs, seed=spec.seed))
+            params, train_config=TrainConfig(epochs=spec.max_epochs, seed=seed))
         run = TrialRun.start(trial, spec, options, {**asdict(model_config), **asdict(train_config)}, say)
         with run.ending():
             # SaveLast after the pruner, so that it knows when the pruner ended the training.

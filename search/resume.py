@@ -71,6 +71,10 @@ def check_same_settings(spec: StudySpec, stored: Mapping[str, Any], where: str) 
         record.MAX_EPOCHS: spec.max_epochs,
         record.PATIENCE: spec.patience or None,
         record.MIN_DELTA: float(spec.min_delta),
+        record.REL_DELTA: float(spec.rel_delta),
+        record.PATIENCE_GROWTH: float(spec.patience_growth),
+        record.WARMUP: spec.warmup,
+        record.DEFAULT_SEEDS: spec.default_seeds,
         record.SEED: spec.seed,
     }
     for key, value in given.items():
@@ -116,16 +120,20 @@ def _is_file(spec: str) -> bool:
     return not spec.startswith("synthetic") and spec not in CATALOGUE
 
 
-def default_was_interrupted(trials: Iterable[FrozenTrial]) -> bool:
-    """True when the defaults' trial was stopped by Ctrl-C and nothing has run them since, so
-    that the study keeps its baseline. A default that failed for another reason (diverged)
-    is not run again."""
+def default_runs_to_queue(trials: Iterable[FrozenTrial], default_seeds: int) -> list[int]:
+    """The runs of the defaults (0: the default, k: its k-th extra seed, up to default_seeds)
+    that a sweep should queue: those never queued (a study made with fewer trials asked than
+    runs), and those Ctrl-C stopped that nothing has run since, so that the study keeps its
+    baseline and its noise floor. A run that failed for another reason (diverged) is not run
+    again."""
     trials = list(trials)
     retried = retried_numbers(trials)  # a dead worker's trial stands for its retry
-    defaults = [t for t in trials if record.is_default(t) and t.number not in retried]
-    return bool(defaults) and all(
-        t.state == TrialState.FAIL and record.was_interrupted(t.user_attrs.get(record.REASON)) for t in defaults
-    )
+    runs: dict[int, list[FrozenTrial]] = {k: [] for k in range(default_seeds + 1)}
+    for t in trials:
+        if record.is_default(t) and t.number not in retried:
+            runs.setdefault(int(t.user_attrs.get(record.DEFAULT_REPLICA) or 0), []).append(t)
+    return sorted(k for k, ts in runs.items() if all(
+        t.state == TrialState.FAIL and record.was_interrupted(t.user_attrs.get(record.REASON)) for t in ts))
 
 
 def resumed_seed(seed: int, n_trials: int) -> int:

@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -20,7 +20,7 @@ from caser.config import ModelConfig, TrainConfig, with_current_data_names
 from search import interrupts, record
 from search.errors import StudyError
 from search.options import SweepOptions
-from search.resume import check_resumable, data_identity, default_was_interrupted, resumed_seed
+from search.resume import check_resumable, data_identity, default_runs_to_queue, resumed_seed
 from search.run_dirs import TRIAL_DIR_GLOB, study_dir
 from search.seeding import PerTrialSeed
 from search.storage import journal_path, open_storage, redact, sqlite_path, sqlite_url
@@ -56,7 +56,7 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
         with interrupts.deferred():  # Ctrl-C waits until the new study has its defaults queued
             study, created = _create_or_load(spec, storage, sampler, pruner)
             if created:  # first of all, so that processes loading the study find them queued
-                _enqueue_default(study, spec)
+                _enqueue_default(study, spec, range(min(spec.default_seeds, options.n_trials - 1) + 1))
     except ValueError as exc:  # e.g. an existing study with another direction
         raise StudyError(f"study {spec.name!r} in {where}: {exc}") from None
     stored = study.user_attrs
@@ -72,7 +72,7 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
         # stopped in between, or is still there; wait for it a moment, then queue them here.
         trials = _wait_for_first_trial(study)
         if not trials:
-            _enqueue_default(study, spec)
+            _enqueue_default(study, spec, range(min(spec.default_seeds, options.n_trials - 1) + 1))
         stored = study.user_attrs  # the creator's, when it got that far
     check_resumable(spec, stored, trials, where, fingerprint)
     if not stored:
@@ -86,9 +86,12 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
             study.set_user_attr(record.DATA, now)  # its file moved: the study follows it
     if any(t.state.is_finished() for t in trials):
         study.sampler = _seeded_per_trial(spec, resumed_seed(seed, len(trials)))
-    if trials and default_was_interrupted(trials) and count_finished(study) < options.n_trials:
+    missing = default_runs_to_queue(trials, spec.default_seeds)
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    left = options.n_trials - count_finished(study) - waiting
+    if trials and missing and left > 0:
         # Two processes resuming at the same instant may each queue a copy; the report reads the first.
-        _enqueue_default(study, spec)
+        _enqueue_default(study, spec, missing[:left])
     return study
 
 
@@ -109,8 +112,12 @@ def _create_or_load(spec: StudySpec, storage: optuna.storages.BaseStorage, sampl
         return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner), False
 
 
-def _enqueue_default(study: optuna.Study, spec: StudySpec) -> None:
-    study.enqueue_trial(default_params(spec), user_attrs={record.IS_DEFAULT: True})
+def _enqueue_default(study: optuna.Study, spec: StudySpec, runs: Iterable[int]) -> None:
+    """Queue these runs of the defaults: 0, the default, and k, its k-th extra seed, trained with
+    the study's seed + k (the noise floor). They count toward --trials like any trial."""
+    for k in runs:
+        attrs = {record.IS_DEFAULT: True, **({record.DEFAULT_REPLICA: k} if k else {})}
+        study.enqueue_trial(default_params(spec), user_attrs=attrs)
 
 
 def _wait_for_first_trial(study: optuna.Study) -> list[FrozenTrial]:
@@ -216,6 +223,10 @@ def study_attrs(spec: StudySpec, sampler_seed: int | None = None) -> dict[str, A
         record.STUDY_FILE: str(spec.path),
         record.PATIENCE: spec.patience or None,  # None: trials train their whole budget
         record.MIN_DELTA: float(spec.min_delta),
+        record.REL_DELTA: float(spec.rel_delta),
+        record.PATIENCE_GROWTH: float(spec.patience_growth),
+        record.WARMUP: spec.warmup,
+        record.DEFAULT_SEEDS: spec.default_seeds,
         record.SAMPLER: {"name": spec.sampler, "args": sampler_args(spec, seed)},
         record.PRUNER: {"name": spec.pruner, "options": pruner_options(spec)},
     }

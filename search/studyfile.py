@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
 SAMPLERS = ("tpe", "random", "gp", "qmc")
 PRUNERS = ("median", "percentile", "successive_halving", "hyperband", "none")
-STUDY_KEYS = {"metric", "direction", "max_epochs", "patience", "min_delta", "sampler", "pruner", "seed"}
+STUDY_KEYS = {"metric", "direction", "max_epochs", "patience", "min_delta", "rel_delta", "patience_growth",
+              "warmup", "sampler", "pruner", "seed", "default_seeds"}
+MAX_DEFAULT_SEEDS = 20  # extra seeds of the default: enough to measure its spread, not a sweep
 MAX_SEED = 2**31  # the samplers take seeds below 2**32; room for a worker index on top
 
 
@@ -52,10 +54,14 @@ class StudySpec:
     max_epochs: int = 12
     patience: int = 0  # evaluations without improvement before a trial stops; 0: never early
     min_delta: float = 0.0  # the improvement of the metric that counts
+    rel_delta: float = 0.0  # ... or, when larger, this share of the best so far
+    patience_growth: float = 0.0  # patience grows to this share of the epoch of the best
+    warmup: int = 0  # evaluations before patience may end a trial
     sampler: str = "tpe"
     pruner: str = "median"
     pruner_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per pruner name
     seed: int = 0
+    default_seeds: int = 2  # the default trains again with seed + 1, + 2, ...: the noise floor
 
     def __post_init__(self) -> None:
         frozen = {name: MappingProxyType(dict(options)) for name, options in self.pruner_options.items()}
@@ -67,9 +73,16 @@ class StudySpec:
         """A copy with every non-None override applied (data_spec replaces the data's spec)."""
         overrides = {k: v for k, v in overrides.items() if v is not None}
         data_spec = overrides.pop("data_spec", None)
+        fractions = {k: overrides.pop(k) for k in ("train_frac", "val_frac") if k in overrides}
         spec = replace(self, **overrides)
         if data_spec is not None:
             spec = replace(spec, data=spec.data.with_spec(data_spec))  # presets follow the data
+        if fractions:
+            try:
+                spec = replace(spec, data=replace(spec.data, **fractions))
+            except ValueError as exc:
+                flags = ", ".join("--" + k.replace("_", "-") for k in fractions)
+                raise StudyError(f"{flags}: {exc}") from None
         spec.validate()
         return spec
 
@@ -90,10 +103,9 @@ class StudySpec:
             raise StudyError(f"{where}: study.pruner {self.pruner!r} unknown; choose from {', '.join(PRUNERS)}")
         if not is_whole(self.max_epochs) or self.max_epochs < 1:
             raise StudyError(f"{where}: study.max_epochs must be a whole number >= 1")
-        if not patience_ok(self.patience):
-            raise StudyError(f"{where}: study.patience must be {PATIENCE_RULE}, got {self.patience!r}")
-        if not min_delta_ok(self.min_delta):
-            raise StudyError(f"{where}: study.min_delta must be {MIN_DELTA_RULE}, got {self.min_delta!r}")
+        for key, ok, rule in SETTING_RULES:
+            if not ok(getattr(self, key)):
+                raise StudyError(f"{where}: study.{key} must be {rule}, got {getattr(self, key)!r}")
         if not is_whole(self.seed) or not 0 <= self.seed < MAX_SEED:
             raise StudyError(f"{where}: study.seed must be a whole number from 0 to {MAX_SEED - 1}, got {self.seed!r}")
 
@@ -103,7 +115,9 @@ class StudySpec:
         from caser.stopping import StoppingRule  # imports Lightning: not for `sweep.py --help`
 
         return StoppingRule(monitor=self.metric, patience=self.patience or None,
-                            min_delta=float(self.min_delta), mode="max" if self.direction == "maximize" else "min")
+                            min_delta=float(self.min_delta), mode="max" if self.direction == "maximize" else "min",
+                            rel_delta=float(self.rel_delta), patience_growth=float(self.patience_growth),
+                            warmup=self.warmup)
 
 
 PATIENCE_RULE = "a whole number >= 0 (0: no early stopping)"
@@ -112,12 +126,29 @@ PATIENCE_RULE = "a whole number >= 0 (0: no early stopping)"
 MIN_DELTA_RULE = "a finite number from 0 to below 1 (an improvement of a metric in [0, 1])"
 
 
+REL_DELTA_RULE = "a share from 0 to below 1 of the best value so far"
+GROWTH_RULE = "a share from 0 to 1 of the epoch of the best"
+WHOLE_RULE = "a whole number >= 0"
+DEFAULT_SEEDS_RULE = f"a whole number from 0 to {MAX_DEFAULT_SEEDS} (extra seeds of the default)"
+
+
+def _share(value: Any, below_one: bool = False) -> bool:
+    return is_number(value) and math.isfinite(value) and 0 <= value and (value < 1 if below_one else value <= 1)
+
+
 def patience_ok(value: Any) -> bool:
     return is_whole(value) and value >= 0
 
 
-def min_delta_ok(value: Any) -> bool:
-    return is_number(value) and math.isfinite(value) and 0 <= value < 1
+# (key, check, what it must be): the study file's [study] settings a flag can also give.
+SETTING_RULES = (
+    ("patience", patience_ok, PATIENCE_RULE),
+    ("min_delta", lambda v: _share(v, below_one=True), MIN_DELTA_RULE),
+    ("rel_delta", lambda v: _share(v, below_one=True), REL_DELTA_RULE),
+    ("patience_growth", _share, GROWTH_RULE),
+    ("warmup", patience_ok, WHOLE_RULE),
+    ("default_seeds", lambda v: is_whole(v) and 0 <= v <= MAX_DEFAULT_SEEDS, DEFAULT_SEEDS_RULE),
+)
 
 
 def is_whole(value: Any) -> bool:

@@ -29,7 +29,7 @@ def trial_dirs(runs: Path, study: str = "tiny") -> list[str]:
 
 def test_the_default_trial_comes_first_with_the_original_values(sweep_main, tmp_path):
     code, err = sweep_main("--data", TINY_DATA, "--max-epochs", 1, "--trials", 2,
-                           "--runs-dir", tmp_path, "--sampler", "random")
+                           "--runs-dir", tmp_path, "--sampler", "random", "--default-seeds", 0)
     assert code == 0, err
     first, second = load_study(tmp_path / "default.db", "default").trials[:2]
     assert first.number == 0 and first.user_attrs["is_default"] is True

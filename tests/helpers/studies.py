@@ -25,9 +25,10 @@ def study_toml(
     data: str = TINY_DATA,
     **study: Any,
 ) -> str:
-    """A study file's text: [study] keys from **study (max_epochs 1, random sampler, no pruner
-    unless given), [pruners.*], [data] spec, and a [space] of raw TOML values."""
-    keys = {"max_epochs": 1, "sampler": "random", "pruner": "none", "seed": 0, **study}
+    """A study file's text: [study] keys from **study (max_epochs 1, random sampler, no pruner, no
+    extra seeds of the default unless given), [pruners.*], [data] spec, and a [space] of raw TOML
+    values."""
+    keys = {"max_epochs": 1, "sampler": "random", "pruner": "none", "seed": 0, "default_seeds": 0, **study}
     lines = ["[study]", *(f"{k} = {toml_value(v)}" for k, v in keys.items())]
     for name, options in (pruners or {}).items():
         lines += ["", f"[pruners.{name}]", *(f"{k} = {toml_value(v)}" for k, v in options.items())]

@@ -215,3 +215,40 @@ def test_successive_halving_counts_epochs_trained_so_min_resource_1_cuts_after_o
     # Hyperband stays a HyperbandPruner: Optuna's samplers see only a bracket's trials by that test.
     assert isinstance(make_pruner(load_study_spec(str(study_file(pruner="hyperband")))),
                       optuna.pruners.HyperbandPruner)
+
+
+def test_the_default_trains_again_with_its_extra_seeds_never_pruned_and_the_report_reads_its_spread(
+        study_file, tmp_path):
+    """default_seeds 2: trials 0, 1 and 2 are the defaults with seeds 0, 1 and 2 (the noise floor),
+    each never pruned even by a pruner that prunes everything, and left out of the best table."""
+    from search.report.noise import noise_floor
+    from search.report.view import StudyView
+
+    path = study_file(space=SPACE, max_epochs=2, default_seeds=2, pruner="median", pruners=MEDIAN_AFTER_ONE)
+    spec = load_study_spec(str(path))
+    options = SweepOptions(n_trials=4, runs_dir=tmp_path)
+    study = open_study(spec, f"sqlite:///{tmp_path / 'tiny.db'}", options)
+    study.add_trial(create_trial(
+        params={"lr": 1e-3}, distributions={"lr": FloatDistribution(1e-4, 1e-2, log=True)},
+        value=UNBEATABLE, intermediate_values={step: UNBEATABLE for step in range(2)}))
+    run_sweep(spec, study, prepare_data(spec), options, lambda line: None)
+    trials = load_study(tmp_path / "tiny.db").trials
+    defaults = [t for t in trials if t.user_attrs.get(record.IS_DEFAULT)]
+    assert [t.user_attrs.get(record.DEFAULT_REPLICA) for t in defaults] == [None, 1, 2]
+    assert [t.user_attrs[record.SEED] for t in defaults] == [0, 1, 2]
+    assert all(t.state == TrialState.COMPLETE and t.params == defaults[0].params for t in defaults)
+    assert len({t.value for t in defaults}) == 3  # three seeds, three values
+    view = StudyView.of(load_study(tmp_path / "tiny.db"))
+    assert noise_floor(view).values == tuple(t.value for t in defaults)
+    assert all(not record.is_replica(t) for t in view.ranked())
+    assert view.user_attrs[record.DEFAULT_SEEDS] == 2
+
+
+def test_a_study_asked_for_fewer_trials_than_default_runs_queues_only_what_fits(study_file, tmp_path):
+    path = study_file(space=SPACE, default_seeds=3)
+    spec = load_study_spec(str(path))
+    url = f"sqlite:///{tmp_path / 'tiny.db'}"
+    study = open_study(spec, url, SweepOptions(n_trials=2, runs_dir=tmp_path))
+    assert [t.user_attrs.get(record.DEFAULT_REPLICA) for t in study.trials] == [None, 1]
+    study = open_study(spec, url, SweepOptions(n_trials=10, runs_dir=tmp_path))  # asked for more
+    assert [t.user_attrs.get(record.DEFAULT_REPLICA) for t in study.trials] == [None, 1, 2, 3]

@@ -15,7 +15,7 @@ from optuna.trial import TrialState, create_trial
 from search import record
 from search.errors import StudyError
 from search.options import SweepOptions
-from search.resume import check_resumable, data_identity, default_was_interrupted, resumed_seed
+from search.resume import check_resumable, data_identity, default_runs_to_queue, resumed_seed
 from search.study import open_study, study_attrs
 from search.studyfile import load_study_spec
 
@@ -89,18 +89,29 @@ def test_the_defaults_run_again_only_when_ctrl_c_stopped_them():
     interrupted = trial(TrialState.FAIL, 0, is_default=True, reason=record.INTERRUPTED)
     diverged = trial(TrialState.FAIL, 0, is_default=True, reason="diverged: training loss became nan")
     ran_again = trial(TrialState.COMPLETE, 1, is_default=True)
-    assert default_was_interrupted([interrupted])
-    assert not default_was_interrupted([diverged])
-    assert not default_was_interrupted([interrupted, ran_again])
-    assert not default_was_interrupted([trial(TrialState.FAIL, 0, reason=record.INTERRUPTED)])  # not the defaults
+    assert 0 in default_runs_to_queue([interrupted], 0)
+    assert 0 not in default_runs_to_queue([diverged], 0)
+    assert 0 not in default_runs_to_queue([interrupted, ran_again], 0)
+    other = trial(TrialState.FAIL, 1, reason=record.INTERRUPTED)  # not the defaults
+    assert default_runs_to_queue([ran_again, other], 0) == []
+
+
+def test_each_run_of_the_defaults_stopped_by_ctrl_c_runs_again_and_only_it():
+    done = trial(TrialState.COMPLETE, 0, is_default=True)
+    first = trial(TrialState.FAIL, 1, is_default=True, default_replica=1, reason=record.INTERRUPTED)
+    second = trial(TrialState.COMPLETE, 2, is_default=True, default_replica=2)
+    assert default_runs_to_queue([done, first, second], 2) == [1]
+    again = trial(TrialState.WAITING, 3, is_default=True, default_replica=1)
+    assert default_runs_to_queue([done, first, second, again], 2) == []
+    assert default_runs_to_queue([done, first, second, again], 4) == [3, 4]  # never queued yet
 
 
 def test_a_dead_workers_default_counts_through_its_retry():
     dead = trial(TrialState.FAIL, 0, is_default=True)  # its worker died: no reason recorded
     retry = trial(TrialState.FAIL, 1, is_default=True, reason=record.INTERRUPTED)
     retry.system_attrs = {"failed_trial": 0, "retry_history": [0]}
-    assert default_was_interrupted([dead, retry])  # the dead one stands for its retry
-    assert not default_was_interrupted([dead])
+    assert 0 in default_runs_to_queue([dead, retry], 0)  # the dead one stands for its retry
+    assert 0 not in default_runs_to_queue([dead], 0)
 
 
 def test_a_resumed_sampler_is_seeded_anew_and_reproducibly():
