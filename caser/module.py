@@ -80,6 +80,7 @@ class CaserModule(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum, self._loss_count = torch.zeros(()), 0
+        self.net.seed_dropout(self.train_config.seed, self.current_epoch)
 
     def on_train_epoch_end(self) -> None:
         self.log("train/loss", self.epoch_loss(), on_epoch=True)

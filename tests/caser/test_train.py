@@ -73,7 +73,7 @@ def test_a_learning_rate_or_weight_decay_that_is_not_finite_is_refused(field, va
 def test_a_training_is_the_plain_loop_of_its_mini_batches():
     """fit hands Lightning one step per epoch and optimises the mini-batches itself: the result
     must be exactly a plain PyTorch loop's, seeded the same (every batch, in order, one Adam
-    step each, dropout drawing from the same stream)."""
+    step each, dropout drawing from the stream of (seed, epoch))."""
     import lightning.pytorch as pl
     import torch.nn.functional as F
 
@@ -95,6 +95,7 @@ def test_a_training_is_the_plain_loop_of_its_mini_batches():
                                train.neg_samples, train.batch_size, train.seed, lambda: epoch[0])
         for epoch[0] in range(train.epochs):
             net.train()
+            net.seed_dropout(train.seed, epoch[0])
             for users, seqs, targets, negatives in batches:
                 scores = net(seqs, users, torch.cat([targets, negatives], 1))
                 T = targets.size(1)
