@@ -2,7 +2,7 @@
 
     python sweep.py --trials 100                       # the default study on synthetic data
     python sweep.py --study ml100k --trials 30 --data ../shared/data/ml-100k/u.data
-    python sweep.py --trials 100 --workers 2           # two worker processes, one study
+    python sweep.py --trials 100 --workers 1           # one trial at a time: reproducible under --seed
 
 A thin shell: flags -> the study (search/studyfile.py) and the options (search/options.py);
 then the data, the study and the run loop (search/runner.py).
@@ -35,7 +35,7 @@ from search.storage import (  # noqa: E402
 from search.studyfile import (  # noqa: E402
     MAX_SEED, PRUNERS, SAMPLERS, SETTING_RULES, load_study_spec,
 )
-from search.workers import worker_label  # noqa: E402
+from search.workers import usable_cores, worker_label  # noqa: E402
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -73,8 +73,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="where SQLite files and TensorBoard runs go (default %(default)s)")
     p.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="cpu",
                    help="where trials train; auto uses a GPU when present (default %(default)s)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="worker processes on this machine sharing the study (default %(default)s)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes on this machine sharing the study, each training its trials with "
+                   "cores // K torch threads (default: the usable cores: two 1-thread trials train about twice "
+                   "as fast as one 2-thread trial, docs/measurements.md); --workers 1 trains one trial at a "
+                   "time, a sequence of trials that --seed reproduces")
     p.add_argument("--heartbeat", type=int, default=HEARTBEAT_INTERVAL_S, metavar="SECONDS",
                    help="RDB storages: a running trial's heartbeat interval; a trial silent for "
                    "4 intervals is failed and retried (default %(default)s)")
@@ -97,6 +100,8 @@ def say(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.workers is None:
+        args.workers = usable_cores()
     for flag in ("trials", "workers", "heartbeat", "max_epochs"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             say(f"error: --{flag.replace('_', '-')} must be at least 1")  # not the study file's mistake
@@ -127,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from search.runner import run_sweep, stale_running
     from search.study import count_finished, open_study
     from caser.memory import available_memory
-    from search.workers import plan_workers, run_workers, torch_threads, usable_cores, worker_ended, worker_memory
+    from search.workers import plan_workers, run_workers, torch_threads, worker_ended, worker_memory
 
     if not args.verbose:
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial says it

@@ -29,12 +29,15 @@ def study_file(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def sweep_main(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
-    """`sweep.main(argv)` in this process: (exit code, stderr). Fast: no interpreter start-up."""
+    """`sweep.main(argv)` in this process: (exit code, stderr). Fast: no interpreter start-up.
+    With `--workers 1` unless the test gives --workers (the default is the usable cores)."""
     import sweep
 
     def run(*args: str) -> tuple[int, str]:
         capsys.readouterr()
-        code = sweep.main([str(a) for a in args])
+        argv = [str(a) for a in args]
+        # One process, as the tests expect, unless a test asks for workers.
+        code = sweep.main(argv if "--workers" in argv else ["--workers", "1", *argv])
         return code, capsys.readouterr().err
 
     return run

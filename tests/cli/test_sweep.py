@@ -315,3 +315,25 @@ def test_a_refused_sweep_leaves_no_runs_folder_behind(sweep_main, study_file, tm
                            *(a.format(tmp=tmp_path) for a in args))
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "new").exists()
+
+
+def test_without_workers_a_sweep_trains_on_every_usable_core(study_file, tmp_path):
+    """The default --workers is the usable cores (one trial per core, one torch thread each), never
+    more than the trials to run; here a real `python sweep.py` without the flag."""
+    import subprocess
+    import sys
+
+    from search.workers import usable_cores
+    from tests.helpers import ROOT
+
+    path = study_file(space=SMALL_SPACE)
+    done = subprocess.run([sys.executable, "sweep.py", "--study", str(path), "--trials", "3", "--runs-dir",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    expected = min(usable_cores(), 3)
+    workers = {t.user_attrs.get("worker") for t in load_study(tmp_path / "tiny.db").trials}
+    if expected > 1:
+        assert f"{expected} workers" in done.stderr
+        assert workers <= {f"w{i}" for i in range(1, expected + 1)}
+    else:
+        assert " workers" not in done.stderr and len(workers) == 1

@@ -9,9 +9,11 @@ from tests.helpers import ROOT
 
 
 def sweep_cli(*args: Any) -> subprocess.Popen:
-    """`python sweep.py ARGS` from the repository root (started, not awaited)."""
+    """`python sweep.py ARGS` from the repository root (started, not awaited); one process unless
+    ARGS give --workers."""
+    argv = [str(a) for a in args]
     return subprocess.Popen(
-        [sys.executable, "sweep.py", *(str(a) for a in args)],
+        [sys.executable, "sweep.py", *(argv if "--workers" in argv else ["--workers", "1", *argv])],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

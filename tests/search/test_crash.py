@@ -150,8 +150,8 @@ def crash_and_resume(tmp_path: Path, sigs: dict[str, int]) -> None:
     study_file = tmp_path / "crash.toml"
     study_file.write_text(study_toml(max_epochs=3, data=TINY_DATA))  # mid-trial: after epoch 1
     db = tmp_path / "crash.db"
-    sweep = ["sweep.py", "--study", study_file, "--trials", N_TRIALS, "--runs-dir", tmp_path, "--heartbeat", "1",
-             "--checkpoint-interval", "0"]  # a checkpoint after every epoch but the last
+    sweep = ["sweep.py", "--workers", "1", "--study", study_file, "--trials", N_TRIALS, "--runs-dir", tmp_path,
+             "--heartbeat", "1", "--checkpoint-interval", "0"]  # a checkpoint after every epoch but the last
     checkpoints = lambda: any(tmp_path.glob("crash/trial_*/checkpoints/last.ckpt"))  # noqa: E731
     reached = {
         # The storage file's tables are built in a temporary file, then the study is created.
@@ -213,7 +213,7 @@ def test_a_sweep_killed_at_each_point_resumes_to_exactly_n_trials_losing_none(tm
 def test_sigterm_between_and_during_trials_records_the_trial_as_interrupted(tmp_path: Path) -> None:
     study_file = tmp_path / "crash.toml"
     study_file.write_text(study_toml(max_epochs=3, data=TINY_DATA))
-    sweep = ["sweep.py", "--study", study_file, "--trials", 20, "--runs-dir", tmp_path, "--checkpoint-interval", "0"]
+    sweep = ["sweep.py", "--workers", "1", "--study", study_file, "--trials", 20, "--runs-dir", tmp_path, "--checkpoint-interval", "0"]
     cli = Cli(*sweep)
     cli.wait_for("between trials", lambda: any(PROGRESS_LINE.match(line) for line in cli.lines))
     assert_stopped_by(signal.SIGTERM, *cli.kill(signal.SIGTERM))
