@@ -82,6 +82,18 @@ CASES = [
     ("study exists with other pruner options", ["--study", "{tmp}/rungs/default.toml"]),
     ("study exists with another --sampler", ["--sampler", "random"]),
     ("study exists with another --seed", ["--seed", "5"]),
+    ("data that is a FIFO", ["--data", "{tmp}/pipe"]),
+    ("data that is a folder", ["--data", "{tmp}/adir"]),
+    ("a comment line first", ["--data", "{tmp}/comment.txt"]),
+    ("a byte that is not UTF-8", ["--data", "{tmp}/latin1.txt"]),
+    ("--rel-delta of 1 or more", ["--rel-delta", "1.5"]),
+    ("--patience-growth above 1", ["--patience-growth", "2"]),
+    ("--warmup negative", ["--warmup", "-3"]),
+    ("--default-seeds negative", ["--default-seeds", "-1"]),
+    ("--train-frac and --val-frac above 1 together", ["--train-frac", "0.8", "--val-frac", "0.3"]),
+    ("study exists with another validation protocol", ["--train-frac", "0.6", "--val-frac", "0.2"]),
+    ("study exists with another --rel-delta", ["--rel-delta", "0.01"]),
+    ("study exists with other --default-seeds", ["--default-seeds", "4"]),
 ]
 
 # What the message must say, for the cases where another refusal could come first.
@@ -102,6 +114,14 @@ SAYS = {
     "--min-delta negative": "error: --min-delta must be",
     "--min-delta nan": "error: --min-delta must be",
     "--min-delta inf": "error: --min-delta must be",
+    "--rel-delta of 1 or more": "error: --rel-delta must be",
+    "--patience-growth above 1": "error: --patience-growth must be",
+    "--warmup negative": "error: --warmup must be",
+    "--default-seeds negative": "error: --default-seeds must be",
+    "--train-frac and --val-frac above 1 together": "--train-frac, --val-frac",
+    "study exists with another validation protocol": "other data",
+    "study exists with another --rel-delta": "rel_delta",
+    "study exists with other --default-seeds": "default_seeds",
     "pruner option of the wrong type": "pruners.median.n_startup_trials must be a whole number",
     "Hyperband rungs above the budget": "pruners.hyperband.min_resource 2 is above max_resource 1",
 }
@@ -116,6 +136,10 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "broken.toml").write_text("[study\nmetric = \n")
     (tmp / "notes.db").write_text("shopping list: milk, eggs\n" * 50)
     (tmp / "afile").write_text("a regular file, not a folder\n")
+    os.mkfifo(tmp / "pipe")
+    (tmp / "adir").mkdir()
+    (tmp / "comment.txt").write_text("# user item\n1 2\n1 3\n")
+    (tmp / "latin1.txt").write_bytes(b"1 2 5 100\n1 3 4 101\n2 \xff 3 102\n")
     for folder, old, new in (("other", 'direction = "maximize"', 'direction = "minimize"'),
                              ("metric", 'metric = "val/map"', 'metric = "val/recall@10"'),
                              ("rungs", "min_resource = 3", "min_resource = 2"),
