@@ -45,8 +45,9 @@ def sweep_figures(trials: int, pruner: str | None, max_epochs: int, workdir: Pat
     import optuna
 
     runs = workdir / (pruner or "default")
+    # One worker: the pruned and unpruned sweeps then sample the same trials until they differ.
     run([sys.executable, "sweep.py", "--trials", str(trials), *(["--pruner", pruner] if pruner else []),
-         "--max-epochs", str(max_epochs), "--seed", "0", "--runs-dir", str(runs)])
+         "--max-epochs", str(max_epochs), "--seed", "0", "--runs-dir", str(runs), "--workers", "1"])
     study = optuna.load_study(study_name="default", storage=f"sqlite:///{runs / 'default.db'}")
     done = [t for t in study.trials if t.state.is_finished() and "epochs_run" in t.user_attrs]
     overheads = [t.user_attrs["wall_time_s"] - t.user_attrs.get("train_time_s", 0.0) for t in done
