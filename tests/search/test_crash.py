@@ -184,7 +184,9 @@ def crash_and_resume(tmp_path: Path, sigs: dict[str, int]) -> None:
     report = ["report.py", "--study", study_file, "--storage", f"sqlite:///{db}", "--out", tmp_path / "r.md",
               "--final-seeds", "2", "--top", "1", "--final-epochs", "1", "--no-plots"]
     cli = Cli(*report)
-    cli.wait_for("the report's second training", lambda: any(line.startswith("[final 2/") for line in cli.lines))
+    # Killed once a run's result is stored (trainings run two at a time: the second may have
+    # started with the first): that result must survive the kill.
+    cli.wait_for("the report's first stored run", lambda: any("test/map" in line for line in cli.lines))
     assert_stopped_by(sigs["report"], *cli.kill(sigs["report"]))
     intact(db, finished)
     code, output = Cli(*report).finish()
