@@ -192,9 +192,10 @@ def main(argv: Sequence[str] | None = None, train_fn: Callable | None = None) ->
         url = storage_url(name, args.storage)
         view = StudyView.of(open_study(name, url), redact(url))
         view.require_complete()
-        from search.report.final import (caser_train_fn, convergence_rule, run_final, study_data,
+        from search.report.final import (caser_train_fn, convergence_rule, study_data,
                                          unkeyed_entries)
         from search.report import fmt
+        from search.report.final_plan import run_final
         from search.report.render import render
 
         final = None

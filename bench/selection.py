@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace

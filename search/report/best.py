@@ -83,7 +83,7 @@ def best_section(view: StudyView, top_k: int, noise: NoiseFloor | None = None) -
         )
     if view.default_trial() is None:
         parts.append("No trial is marked `is_default`, so the original defaults were not run.")
-    parts += [f"### Validation metrics at the best epoch", fmt.table(metric_rows)]
+    parts += ["### Validation metrics at the best epoch", fmt.table(metric_rows)]
     if noise is not None and noise.band() is not None:
         lo, hi = noise.band()
         parts.append(f"vs the default's seeds: whether the trial's {view.metric} lies beyond what another "

@@ -11,7 +11,8 @@ from optuna.trial import create_trial
 from scipy import stats as sps
 
 from search.report.convergence import converged_mean, rank_agreement
-from search.report.final import Convergence, run_final
+from search.report.final import Convergence
+from search.report.final_plan import run_final
 from search.report.final_section import final_section
 from search.report.render import render
 from search.report.view import StudyView

@@ -14,8 +14,8 @@ import pytest
 from scipy import stats as sps
 
 import report
-from search.report.final import (TEST_METRICS, Convergence, cache_key, converge_key,
-                                 convergence_rule, run_final)
+from search.report.final import TEST_METRICS, Convergence, cache_key, converge_key, convergence_rule
+from search.report.final_plan import run_final
 from search.report.final_section import final_section
 from search.report.reproduce import reproduce_section
 from search.report.stats import compare, min_wilcoxon_p, summarize
