@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 from scipy import stats
 
 from caser.stopping import StoppingRule, stop_epoch
+from search.report.seed_level import seed_means_level
 
 STUDY_RULE = StoppingRule(patience=10, min_delta=0.001)  # the default study's rule before issue 23
 
@@ -108,8 +109,8 @@ def analyse(stored: dict[str, Any], seeds: int) -> str:
     """Markdown: per factor, each configuration against the default, and a summary."""
     labels = {c["key"]: c["label"] for c in stored["configs"]}
     default = next(c["key"] for c in stored["configs"] if c["is_default"])
-    detail = ["| factor | config | val MAP | test MAP | val / default | test / default | epochs |",
-              "|---|---|---|---|---|---|---|"]
+    detail = ["| factor | config | val MAP | test MAP | val / default | test / default | test Δ (95% interval over seeds) | epochs |",
+              "|---|---|---|---|---|---|---|---|"]
     summary = ["| factor | configs | Kendall tau (val vs test) | lead on val, behind on test |", "|---|---|---|---|"]
     for name, factor in FACTORS.items():
         measured = measure(stored, seeds, factor)
@@ -119,8 +120,12 @@ def analyse(stored: dict[str, Any], seeds: int) -> str:
         reversed_ = []
         for key, m in measured.items():
             val, test = statistics.fmean(m.val), statistics.fmean(m.test)
+            level = seed_means_level(m.test, measured[default].test)
+            interval = (f"{level.diff:+.4f} [{level.lo:+.4f}, {level.hi:+.4f}]"
+                        if key != default and level.lo == level.lo else "")
             detail.append(f"| {name} | {labels[key]} | {_mean_sd(m.val)} | {_mean_sd(m.test)} | "
-                          f"{val / base_val:.3f} | {test / base_test:.3f} | {', '.join(map(str, m.epochs))} |")
+                          f"{val / base_val:.3f} | {test / base_test:.3f} | {interval} | "
+                          f"{', '.join(map(str, m.epochs))} |")
             if key != default and val > base_val and test < base_test:
                 reversed_.append(labels[key])
         summary.append(f"| {name} | {len(measured)} | {kendall(measured):.2f} | {', '.join(reversed_) or 'none'} |")
