@@ -8,6 +8,10 @@ and the report keeps the seeds it cached. Around the storage writes that must no
 two (creating a study with its defaults, Optuna starting and ending a trial), the signal waits
 (`deferred`) until they are done; a second signal does not wait.
 
+A KeyboardInterrupt raised while Python runs a finalizer (a weakref callback of SQLAlchemy's,
+say) is printed as "Exception ignored" and lost: the hook `ready` installs keeps it instead, and
+`check`, called between trials and epochs, raises it.
+
 Standard library only: the scripts import this before anything slow.
 """
 from __future__ import annotations
@@ -22,6 +26,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _state = {"script": False, "deferring": False}
 _received: list[int] = []  # the signals received, in order
 _pending: list[int] = []  # received while deferring
+_lost: list[int] = []  # raised inside a finalizer, which swallowed it
 
 
 def exit_at_once(prog: str) -> None:
@@ -43,6 +48,24 @@ def ready() -> None:
         return
     for sig in SIGNALS:
         signal.signal(sig, _raise)
+    sys.unraisablehook = _keep_lost(sys.unraisablehook)
+
+
+def _keep_lost(default: Callable[..., None]) -> Callable[..., None]:
+    def hook(unraisable: object) -> None:
+        if isinstance(getattr(unraisable, "exc_value", None), KeyboardInterrupt):
+            _lost.append(last())
+        else:
+            default(unraisable)
+
+    return hook
+
+
+def check() -> None:
+    """Raise the KeyboardInterrupt that a finalizer swallowed, if one did."""
+    if _lost:
+        _lost.clear()
+        raise KeyboardInterrupt
 
 
 def _raise(signum: int, frame: object) -> None:

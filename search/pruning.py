@@ -16,6 +16,8 @@ from __future__ import annotations
 import lightning.pytorch as pl
 import optuna
 
+from search import interrupts
+
 
 class OptunaPruning(pl.Callback):
     def __init__(self, trial: optuna.Trial, monitor: str, prunable: bool = True) -> None:
@@ -27,6 +29,7 @@ class OptunaPruning(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
+        interrupts.check()  # a Ctrl-C that a finalizer swallowed stops the training here
         value = trainer.callback_metrics.get(self.monitor)
         if value is None:
             logged = ", ".join(sorted(trainer.callback_metrics)) or "nothing"

@@ -58,6 +58,7 @@ def run_sweep(
     deadline = time.monotonic() + options.timeout if options.timeout is not None else None
     waiting_for: list[int] = []
     while not progress.stopped and (deadline is None or time.monotonic() < deadline):
+        interrupts.check()
         trials = [t for t in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
                   if t.state == TrialState.RUNNING or counts_toward_target(t)]
         finished = sum(t.state in FINISHED for t in trials)

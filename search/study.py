@@ -87,8 +87,10 @@ def open_study(spec: StudySpec, storage_url: str, options: SweepOptions,
     if any(t.state.is_finished() for t in trials):
         study.sampler = _seeded_per_trial(spec, resumed_seed(seed, len(trials)))
     missing = default_runs_to_queue(trials, spec.default_seeds)
-    waiting = sum(t.state == TrialState.WAITING for t in trials)
-    left = options.n_trials - count_finished(study) - waiting
+    # A RUNNING trial (a dead worker's, say, whose retry comes once it is stale) will make up
+    # part of the target, as a WAITING one will.
+    pending = sum(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trials)
+    left = options.n_trials - count_finished(study) - pending
     if trials and missing and left > 0:
         # Two processes resuming at the same instant may each queue a copy; the report reads the first.
         _enqueue_default(study, spec, missing[:left])

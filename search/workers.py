@@ -133,11 +133,16 @@ def run_workers(argv: Sequence[str], workers: int, say: Callable[[str], None], f
     return Pool({worker_label(i): code for i, code in zip(indexes, codes)}, interrupted)
 
 
+def ended_how(code: int) -> str:
+    """'was stopped by SIGKILL' for a process's exit code -9 (or 137), else 'exited with status N'."""
+    signum = -code if code < 0 else code - 128 if code in (130, 137, 143) else None
+    return f"was stopped by {signal.Signals(signum).name}" if signum else f"exited with status {code}"
+
+
 def worker_ended(study: optuna.Study, label: str, code: int) -> str:
     """One line on a worker that ended early: by which signal (or status), and what became of
     the trial it was running, as the study records it now."""
-    signum = -code if code < 0 else code - 128 if code in (130, 143) else None
-    how = f"was stopped by {signal.Signals(signum).name}" if signum else f"exited with status {code}"
+    how = ended_how(code)
     from optuna.trial import TrialState  # here: sweep.py imports this module before optuna
 
     from search.record import REASON, WORKER, was_interrupted

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any, Callable, TextIO
 
 from caser.config import DataConfig
+from search import interrupts
 from search.errors import StudyError
 from search.report import fmt
 from search.report.final import (TEST_METRICS, Candidate, Convergence, FinalResults, StudyData, TrainFn,
@@ -20,6 +21,7 @@ from search.report.final import (TEST_METRICS, Candidate, Convergence, FinalResu
 from search.report.final_runs import (POLL_S, Converged, InProcess, Job, Tested, Workers, converged_from,
                                       record_of, tested_from)
 from search.report.view import StudyView
+from search.workers import ended_how
 
 # Written (a count) before the first training of a report, so that a study that cannot be written
 # (read-only, a full disk) is refused before hours of training rather than after.
@@ -110,8 +112,13 @@ class _Plan:
                 self.step += 1
                 self._say(self._start_line(job))
                 running.append((executor.submit(job), job, time.perf_counter()))
+            interrupts.check()
             done = [r for r in running if r[0].ready()]
             if not done:
+                lost = executor.dead() if hasattr(executor, "dead") else None
+                if lost is not None:
+                    raise StudyError(f"a final-evaluation worker process {ended_how(lost)}; the "
+                                     "finished runs are cached: run the same command again to go on")
                 time.sleep(POLL_S)
                 continue
             for item in done:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import signal
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -175,6 +176,12 @@ class Workers:
     def __init__(self, train_fn: Callable[..., Any], jobs: int, threads: int) -> None:
         self.slots = jobs
         self.pool = multiprocessing.get_context("spawn").Pool(jobs, _start_worker, (train_fn, threads))
+        # A pool replaces a worker that died and loses its job: its result would never come.
+        self._started = list(self.pool._pool)
+
+    def dead(self) -> int | None:
+        """The exit code of a worker that died (killed, out of memory), or None."""
+        return next((p.exitcode for p in self._started if p.exitcode is not None), None)
 
     def submit(self, job: Job) -> Any:
         return self.pool.apply_async(_run_in_worker, (job,))
@@ -194,6 +201,9 @@ def _start_worker(train_fn: Callable[..., Any], threads: int) -> None:
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers
+    # ... with SIGTERM, when it was stopped itself: end without a word (Lightning's own
+    # SIGTERM handler calls this one after its own, which would raise a traceback).
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
     _die_with_parent()
     torch.set_num_threads(threads)
     _WORKER["train_fn"] = train_fn

@@ -65,7 +65,7 @@ def sweep_filled_mid_trial(tmp_path: Path, disk: Path, storage: list[str]) -> tu
     study = tmp_path / "full.toml"
     study.write_text(study_toml(max_epochs=40, data=TINY_DATA))
     args = [sys.executable, "sweep.py", "--study", study, "--trials", 2, "--runs-dir", disk / "runs",
-            "--checkpoint-interval", 0, "--heartbeat", 1, *storage]
+            "--workers", 1, "--checkpoint-interval", 0, "--heartbeat", 1, *storage]
     args = [str(a) for a in args]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + WAIT_S
