@@ -91,7 +91,7 @@ CASES = [
     ("--warmup negative", ["--warmup", "-3"]),
     ("--default-seeds negative", ["--default-seeds", "-1"]),
     ("--train-frac and --val-frac above 1 together", ["--train-frac", "0.8", "--val-frac", "0.3"]),
-    ("study exists with another validation protocol", ["--train-frac", "0.6", "--val-frac", "0.2"]),
+    ("study exists with another validation protocol", ["--train-frac", "0.7", "--val-frac", "0.1"]),
     ("study exists with another --rel-delta", ["--rel-delta", "0.01"]),
     ("study exists with other --default-seeds", ["--default-seeds", "4"]),
 ]
@@ -145,6 +145,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
                              ("rungs", "min_resource = 3", "min_resource = 2"),
                              ("five", "n_startup_trials = 5 ", 'n_startup_trials = "five" '),
                              ("hyperband", "min_resource = 1 ", "min_resource = 2 ")):
+        assert old in DEFAULT_TOML, old
         (tmp / folder).mkdir()
         (tmp / folder / "default.toml").write_text(DEFAULT_TOML.replace(old, new))
     (tmp / "empty.toml").write_text(DEFAULT_TOML[: DEFAULT_TOML.index("[space]") + len("[space]\n")])
@@ -153,7 +154,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "zeros.toml").write_text(_with_space(nv="{ int = [0, 0] }", nh="{ choices = [0] }"))
     (tmp / "huge.toml").write_text(_with_space(L="2000", nh="16"))
     (tmp / "parquet.toml").write_text(DEFAULT_TOML.replace('holdout = "ratio"', 'format = "parquet"\nholdout = "ratio"'))
-    (tmp / "noval.toml").write_text(DEFAULT_TOML.replace("val_frac = 0.1", "val_frac = 0.0"))
+    no_validation = re.sub(r"^val_frac = [0-9.]+", "val_frac = 0.0", DEFAULT_TOML, count=1, flags=re.MULTILINE)
+    assert no_validation != DEFAULT_TOML
+    (tmp / "noval.toml").write_text(no_validation)
     (tmp / "...toml").write_text(DEFAULT_TOML)
     spec = load_study_spec("default").with_overrides(data_spec=TINY_DATA, max_epochs=1)  # as every run
     runs = tmp / "runs"
