@@ -13,7 +13,7 @@ from optuna.trial import TrialState, create_trial
 from search.errors import StudyError
 from search.report.render import render
 from search.report.view import StudyView
-from search.report.best import edge_flags, shown_trials
+from search.report.best import edge_flags, shown_trials, still_rising
 from search.report.effects import effect_rows
 from search.report.importance import compute_importances
 from search.report.importance_section import importance_section
@@ -90,6 +90,26 @@ def test_default_trial_is_shown_and_marked_even_outside_top_k(tmp_path):
     shown = shown_trials(view, 2)
     assert len(shown) == 3 and shown[-1].user_attrs["is_default"]
     assert "| 0 (default) |" in re.sub(r" +", " ", render(study, top_k=2))
+
+
+def test_trials_the_budget_ended_while_still_improving_are_named(tmp_path):
+    study = optuna.create_study(storage=rdb(tmp_path), study_name="rising", direction="maximize")
+    study.set_user_attr("metric", "val/map")
+    study.set_user_attr("max_epochs", 100)
+    dists = {"lr": SPACE["lr"]}
+    # (value, stop reason, best epoch, epochs run): budget-ended at its best, patience-ended,
+    # budget-ended long after its best, and an older record without a reason at its best.
+    for v, reason, best, ran in [(0.9, "budget", 100, 100), (0.8, "patience", 60, 70),
+                                 (0.7, "budget", 50, 100), (0.6, None, 95, 100)]:
+        attrs = {"best_epoch": best, "epochs_run": ran, "val/map": v}
+        if reason:
+            attrs["stop_reason"] = reason
+        study.add_trial(create_trial(value=v, params={"lr": 1e-3 * (1 + v)}, distributions=dists,
+                                     user_attrs=attrs))
+    view = StudyView.of(study)
+    assert [t.number for t in still_rising(view, view.ranked())] == [0, 3]
+    text = re.sub(r"\s+", " ", render(study, top_k=4))
+    assert "Still improving when the budget ended them:** trials 0, 3 (best epoch 100 of 100, 95 of 100)" in text
 
 
 def test_best_value_at_the_edge_of_its_range_is_flagged(tmp_path):
