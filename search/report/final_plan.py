@@ -18,8 +18,8 @@ from search.errors import StudyError
 from search.report import fmt
 from search.report.final import (TEST_METRICS, Candidate, Convergence, FinalResults, StudyData, TrainFn,
                                  cache_key, candidates, converge_key, convergence_rule, study_data)
-from search.report.final_runs import (POLL_S, Converged, InProcess, Job, Tested, Workers, converged_from,
-                                      record_of, tested_from)
+from search.report.final_runs import (POLL_S, Converged, InProcess, Job, Tested, WorkerDied, Workers,
+                                      converged_from, record_of, tested_from)
 from search.report.view import StudyView
 from search.workers import ended_how
 
@@ -115,12 +115,9 @@ class _Plan:
             interrupts.check()
             done = [r for r in running if r[0].ready()]
             if not done:
-                lost = executor.dead() if hasattr(executor, "dead") else None
-                if lost is not None:
-                    raise StudyError(f"a final-evaluation worker process {ended_how(lost)}; the "
-                                     "finished runs are cached: run the same command again to go on")
                 time.sleep(POLL_S)
                 continue
+            died: WorkerDied | None = None
             for item in done:
                 running.remove(item)
                 handle, job, started = item
@@ -128,6 +125,9 @@ class _Plan:
                     result = handle.get()
                 except ValueError as exc:
                     raise StudyError(f"{self._label(job.key)}, seed {job.seed}: {exc}") from None
+                except WorkerDied as exc:  # the runs that finished beside it are stored first
+                    died = exc
+                    continue
                 self._store(job, result, time.perf_counter() - started)
                 if isinstance(result, Converged):
                     self.converged[job.key, job.seed] = result
@@ -135,6 +135,10 @@ class _Plan:
                     self._need_test(cand, job.seed, result.epoch, pending, first=True)
                 else:
                     self.tested[job.key, job.seed] = result
+            if died is not None:
+                how = ended_how(died.code) if died.code is not None else "ended"
+                raise StudyError(f"a final-evaluation worker process {how}; the finished runs "
+                                 "are cached: run the same command again to go on")
 
     def _need_convergence(self, cand: Candidate, seed: int, pending: deque[Job]) -> None:
         rule = self.res.rule

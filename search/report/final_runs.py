@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 import os
 import signal
 from dataclasses import dataclass
@@ -171,27 +173,65 @@ class InProcess:
 
 
 class Workers:
-    """`jobs` worker processes with `threads` torch threads each."""
+    """`jobs` worker processes with `threads` torch threads each.
+
+    A process pool executor rather than `multiprocessing.Pool`: a Pool replaces a worker that
+    died (killed, out of memory) and loses its job, so its result never comes; and its
+    `terminate` can wait forever on a queue lock that a dead worker held. The executor marks
+    itself broken instead, and every job it had fails at once."""
 
     def __init__(self, train_fn: Callable[..., Any], jobs: int, threads: int) -> None:
         self.slots = jobs
-        self.pool = multiprocessing.get_context("spawn").Pool(jobs, _start_worker, (train_fn, threads))
-        # A pool replaces a worker that died and loses its job: its result would never come.
-        self._started = list(self.pool._pool)
+        self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_start_worker, initargs=(train_fn, threads))
+        self._seen: dict[int, Any] = {}  # pid: process, every worker this executor started
 
     def dead(self) -> int | None:
-        """The exit code of a worker that died (killed, out of memory), or None."""
-        return next((p.exitcode for p in self._started if p.exitcode is not None), None)
+        """The exit code of a worker that died (killed, out of memory), or None. The executor
+        ends the others with SIGTERM once one is gone (they exit 143, `_start_worker`): another
+        code, where there is one, is the cause."""
+        codes = [p.exitcode for p in self._seen.values() if p.exitcode is not None]
+        return next((c for c in codes if c not in (-signal.SIGTERM, 128 + signal.SIGTERM)),
+                    codes[0] if codes else None)
 
-    def submit(self, job: Job) -> Any:
-        return self.pool.apply_async(_run_in_worker, (job,))
+    def submit(self, job: Job) -> _Pending:
+        future = self.pool.submit(_run_in_worker, job)
+        self._seen.update(self.pool._processes or {})  # started as jobs come (spawn)
+        return _Pending(future, self)
 
     def close(self, *, cancel: bool = False) -> None:
         if cancel:
-            self.pool.terminate()
-        else:
-            self.pool.close()
-        self.pool.join()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            for process in self._seen.values():
+                if process.exitcode is None:
+                    process.kill()
+            for process in self._seen.values():
+                process.join()
+        self.pool.shutdown(wait=True)
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended before returning its run."""
+
+    def __init__(self, code: int | None) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class _Pending:
+    """A job submitted to `Workers`: ready when it ran or its worker died."""
+
+    def __init__(self, future: Future, workers: Workers) -> None:
+        self.future, self.workers = future, workers
+
+    def ready(self) -> bool:
+        return self.future.done()
+
+    def get(self) -> Any:
+        try:
+            return self.future.result()
+        except BrokenProcessPool:
+            raise WorkerDied(self.workers.dead()) from None
 
 
 _WORKER: dict[str, Any] = {}

@@ -21,8 +21,9 @@ from search.report.reproduce import reproduce_section
 from search.report.stats import compare, min_wilcoxon_p, summarize
 from search.report.view import StudyView
 
-from tests.helpers.report_studies import (DEFAULTS, FakeTrain, default_value, make_study,
-                                          record_settings, storage)
+from search.errors import StudyError
+from tests.helpers.report_studies import (DEFAULTS, FakeTrain, KillsItsProcess, default_value,
+                                          make_study, record_settings, storage)
 
 RULE = Convergence(max_epochs=30, patience=2, min_delta=0.0)
 
@@ -268,6 +269,31 @@ def test_caser_fit_end_to_end_on_tiny_synthetic_data(tmp_path):
     text = final_section(res)
     assert "Per-user paired tests against the default" in text and "Holm p" in text
     print(f"8 real trainings took {took:.1f} s")
+
+
+def test_a_worker_that_dies_mid_training_is_one_line_not_a_hang(tmp_path):
+    """A pool replaces a dead worker and loses its job: without the check the report would wait
+    for that result forever. The alarm turns such a hang into a failure of this test."""
+    import signal
+
+    def hung(signum, frame):
+        raise AssertionError("the final evaluation still waits for a dead worker's result")
+
+    study = make_study(tmp_path, n=3, value=default_last, extra_states=False)
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    try:
+        with pytest.raises(StudyError) as info:
+            run_final(StudyView.of(study), top_k=1, seeds=1, train_fn=KillsItsProcess(), rule=RULE,
+                      jobs=2, threads=1)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    message = str(info.value)
+    assert "\n" not in message
+    assert re.fullmatch(r"a final-evaluation worker process was stopped by SIGKILL; the finished "
+                        r"runs are cached: run the same command again to go on", message)
+    assert not any(k.startswith("final/") and k != "final_write_check" for k in study.user_attrs)
 
 
 def test_the_parallel_final_evaluation_gives_the_serial_ones_numbers(tmp_path):
