@@ -35,6 +35,7 @@ from search import record
 from search.errors import StudyError
 from search.report import fmt
 from search.report.best import shown_trials
+from search.report.final_estimate import pace
 from search.report.final_runs import CaserTrain, Converged, Tested
 from search.report.view import StudyView
 from search.run_dirs import trial_dir_name
@@ -113,6 +114,7 @@ class Candidate:
     is_default: bool
     budget_value: float | None = None  # the trial's value at the study's budget
     budget_epoch: int | None = None  # and its best epoch there
+    pace: float | None = None  # its seconds per epoch in the sweep (final_estimate.pace)
 
 
 @dataclass
@@ -193,7 +195,7 @@ def candidates(view: StudyView, top_k: int) -> list[Candidate]:
         key = trial_dir_name(trial.number)  # the trial's name in TensorBoard too
         best_epoch = trial.user_attrs.get(record.BEST_EPOCH)
         out.append(Candidate(key, label, model_config, train_config, is_default, trial.value,
-                             int(best_epoch) if best_epoch is not None else None))
+                             int(best_epoch) if best_epoch is not None else None, pace(trial)))
     if not any(c.is_default for c in out):
         model_config, train_config = view.default_configs()
         out.append(Candidate("default", "defaults (not a trial)", model_config, train_config,

@@ -18,6 +18,7 @@ from search.errors import StudyError
 from search.report import fmt
 from search.report.final import (TEST_METRICS, Candidate, Convergence, FinalResults, StudyData, TrainFn,
                                  cache_key, candidates, converge_key, convergence_rule, study_data)
+from search.report.final_estimate import estimate_line
 from search.report.final_runs import (POLL_S, Converged, InProcess, Job, Tested, WorkerDied, Workers,
                                       converged_from, record_of, tested_from)
 from search.report.view import StudyView
@@ -91,6 +92,10 @@ class _Plan:
         if pending:
             self._check_writable()
             executor = start()
+            paces = {c.key: c.pace for c in self.res.candidates if c.pace is not None}
+            estimate = estimate_line(list(pending), paces, executor.slots, self.data)
+            if estimate:
+                self._say(estimate)
             try:
                 self._drain(executor, pending)
             except BaseException:
