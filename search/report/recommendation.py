@@ -91,7 +91,24 @@ def recommend(view: StudyView, final: FinalResults | None, noise: NoiseFloor | N
     elif final.rule is None:
         note = ("Provisional: the final evaluation trained fixed epochs (`--final-epochs`), not to "
                 "convergence, so it cannot decide; run it without `--final-epochs`.")
+        return replace(provisional, notes=(*provisional.notes, note,
+                                           *_test_at_fixed_epochs(final, provisional.label)))
     return replace(provisional, notes=(*provisional.notes, note))
+
+
+def _test_at_fixed_epochs(res: FinalResults, label: str) -> list[str]:
+    """What test says of the provisional choice at the fixed epoch count, with its seed-level
+    interval: evidence a researcher can use, said as what it is (one epoch count for every
+    configuration, which a faster or slower learner can win or lose at convergence)."""
+    cand = next((c for c in res.candidates if c.label == label and not c.is_default), None)
+    level = test_level(res, cand) if cand is not None and len(res.seeds) >= MIN_SEEDS else None
+    if level is None:
+        return []
+    epochs = res.tested[cand.key][0].epochs
+    word = {BETTER: "better than", WORSE: "worse than"}.get(level.verdict, "not distinguishable from")
+    return [f"On test at the fixed {fmt.count(epochs, 'epoch')}, {label} is {word} the default "
+            f"(test MAP {_fmt(level)}, {len(res.seeds)} seeds and the users counted); at one epoch "
+            "count for every configuration, not at each one's convergence."]
 
 
 def _best_converged(res: FinalResults) -> Recommendation:

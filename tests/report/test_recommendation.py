@@ -105,3 +105,20 @@ def test_without_a_final_evaluation_a_best_trial_within_the_noise_gives_the_defa
     rec = recommend(view, None, noise_floor(view))
     assert rec.sentence.startswith("Use the default: the study's best, trial 3 (val/map 0.2600), lies within")
     assert rec.train_config.lr == 1e-3 and rec.epochs == 90
+
+
+def test_a_fixed_epoch_final_evaluation_stays_provisional_and_says_what_test_found() -> None:
+    view = StudyView.of(study_with(best=0.30))
+    rng = np.random.default_rng(0)
+    tuned = Candidate("trial_0003", "trial 3", ModelConfig(), TrainConfig(lr=5e-3), False, 0.30, 33)
+    default = Candidate("trial_0000", "trial 0 (default)", ModelConfig(), TrainConfig(), True, 0.24, 90)
+    for tuned_test, word in ((0.16, "better than"), (0.10, "worse than"), (0.13, "not distinguishable from")):
+        res = FinalResults(seeds=[0, 1, 2], candidates=[tuned, default], rule=None)
+        res.tested = {"trial_0003": runs_at(rng, tuned_test), "trial_0000": runs_at(rng, 0.13)}
+        rec = recommend(view, res, noise_floor(view))
+        assert rec.sentence.startswith("Provisionally, trial 3")
+        assert rec.notes[-2].startswith("Provisional: the final evaluation trained fixed epochs")
+        assert rec.notes[-1].startswith(f"On test at the fixed 20 epochs, trial 3 is {word} the default "
+                                        "(test MAP ")
+    res.seeds, res.tested = [0, 1], {k: v[:2] for k, v in res.tested.items()}
+    assert recommend(view, res, noise_floor(view)).notes[-1].startswith("Provisional: the final")
