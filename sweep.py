@@ -83,7 +83,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    "4 intervals is failed and retried (default %(default)s)")
     p.add_argument("--checkpoint-interval", type=float, metavar="SECONDS",
                    help="seconds of training between a trial's resume checkpoints, written at the end of "
-                   "an epoch (default: caser/callbacks.py's CHECKPOINT_INTERVAL_S, 10; 0: every epoch)")
+                   "an epoch (default: caser/callbacks.py's CHECKPOINT_INTERVAL_S, 30; 0: every epoch)")
     p.add_argument("--keep-checkpoints", action="store_true",
                    help="keep runs/<study>/trial_*/checkpoints of ended trials (default: removed)")
     p.add_argument("--worker-index", type=int, metavar="I",

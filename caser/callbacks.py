@@ -17,14 +17,15 @@ import torch
 from caser.module import CaserModule
 
 # Seconds of training between two resume checkpoints. A checkpoint is the weights and Adam's
-# two moments, three times the parameters (about 3 MB for the default configuration on the
-# default data, hundreds of MB for the largest the space allows on a large catalogue), while
-# an epoch of the default study takes well under a second: written after every epoch, the
-# checkpoints of a 16-minute sweep came to 3.6 GB (issue 25), a disk write for every epoch
-# trained. One every 10 s is a write per tens of epochs on such data, still one per epoch when
-# epochs are slow (they take longer than the interval), and a killed trial loses at most
-# max(10 s, one epoch) of training.
-CHECKPOINT_INTERVAL_S = 10.0
+# two moments, three times the parameters (3 to 9 MB for the configurations the default study
+# draws on its default data, hundreds of MB for the largest the space allows on a large
+# catalogue), while an epoch of the default study takes about a second: written after every
+# epoch, the checkpoints of a 16-minute sweep came to 3.6 GB (issue 25), and every 10 s they
+# were still most of the 1.97 GB a 100-trial sweep wrote. Every 30 s, the first 7 minutes of
+# the default sweep wrote 93 MB against 268 MB every 10 s (docs/measurements.md), still one per
+# epoch when epochs are slow (they take longer than the interval), and a killed trial loses at
+# most max(30 s, one epoch) of training: seconds against the minutes a trial trains.
+CHECKPOINT_INTERVAL_S = 30.0
 ROWS = "rows"  # EpochHistory's state: the per-epoch rows
 RANDOM_STATE = "caser_random_state"
 
