@@ -40,6 +40,29 @@ def converged_mean(res: FinalResults, cand: Candidate) -> float:
     return statistics.fmean(c.value for c in runs) if runs else math.nan
 
 
+def capped_runs(res: FinalResults) -> tuple[int, int]:
+    """How many runs to convergence the cap ended while still improving, of how many."""
+    runs = [run for c in res.candidates for run in res.converged.get(c.key, [])]
+    return sum(run.stop_reason == "budget" for run in runs), len(runs)
+
+
+def cap_caveat(res: FinalResults) -> str:
+    """A plain sentence when runs to convergence ended at the cap while still improving: their
+    "converged" values, epoch counts and the rankings built on them are then taken at the cap,
+    and a slower learner may still gain beyond it. Empty when every run stopped by its rule."""
+    n, total = capped_runs(res)
+    if res.rule is None or not n:
+        return ""
+    capped = [c.label for c in res.candidates
+              if any(run.stop_reason == "budget" for run in res.converged.get(c.key, []))]
+    which = "every run" if n == total else f"{n} of {total} runs"
+    return (f"Not converged: {which} to convergence ended at the "
+            f"{res.rule.max_epochs}-epoch cap still improving ({', '.join(capped)}), "
+            "so \"at convergence\" here means at that cap: their values are lower bounds, and a "
+            "configuration that learns more slowly may gain more beyond it "
+            "(`--final-max-epochs` raises the cap).")
+
+
 def rank_agreement(res: FinalResults) -> RankAgreement:
     """Spearman's rho between the values at the budget and at convergence, over the trials."""
     both = [c for c in res.candidates

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from search.report import fmt
-from search.report.convergence import convergence_section, converged_mean
+from search.report.convergence import capped_runs, convergence_section, converged_mean
 from search.report.final import Candidate, FinalResults, TEST_METRICS
 from search.report.paired import (BOOTSTRAP, CONFIDENCE, UserComparison, compare_users, holm,
                                   matched, mean_per_user)
@@ -103,8 +103,11 @@ def seed_level_tests(res: FinalResults) -> str:
                      f"{MIN_SEEDS}; run `--final-seeds {MIN_SEEDS}` or more.")
     tau, n = validation_test_tau(res)
     if not math.isnan(tau):
-        parts.append(f"Kendall's tau between the ranking on validation at convergence and the ranking "
-                     f"on test: {tau:.2f} over {fmt.count(n, 'configuration')} (1: the same order).")
+        n_capped, n_runs = capped_runs(res)
+        capped = (f" (taken at the {res.rule.max_epochs}-epoch cap, where {n_capped} of "
+                  f"{n_runs} runs were still improving)") if n_capped else ""
+        parts.append(f"Kendall's tau between the ranking on validation at convergence{capped} and the "
+                     f"ranking on test: {tau:.2f} over {fmt.count(n, 'configuration')} (1: the same order).")
     return "\n\n".join(parts)
 
 

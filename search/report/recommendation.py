@@ -25,7 +25,7 @@ from caser.config import ModelConfig, TrainConfig
 from search import record
 from search.errors import StudyError
 from search.report import fmt
-from search.report.convergence import converged_mean
+from search.report.convergence import cap_caveat, converged_mean
 from search.report.final import Candidate, FinalResults, reproduce_epochs
 from search.report.noise import ABOVE, BELOW, NoiseFloor
 from search.report.seed_level import BETTER, MIN_SEEDS, WORSE, SeedLevel
@@ -166,8 +166,9 @@ def _at_convergence(res: FinalResults) -> Recommendation:
 
 
 def _of(res: FinalResults, cand: Candidate, sentence: str, notes: tuple[str, ...] = ()) -> Recommendation:
+    capped = cap_caveat(res)
     return Recommendation(cand.label, cand.model_config, cand.train_config, reproduce_epochs(res, cand.key),
-                          sentence, notes, at_convergence=True)
+                          sentence, (*notes, capped) if capped else notes, at_convergence=True)
 
 
 def _test_of_default(res: FinalResults) -> list[str]:

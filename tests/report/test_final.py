@@ -4,6 +4,7 @@ test once; paired seeds; the cache in the study's user attributes (a second run 
 --refresh retrains); the statistics; and one real run of caser.train.fit on tiny data."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
@@ -160,6 +161,16 @@ def test_final_tables_hold_mean_std_interval_and_tests_against_the_default(tmp_p
     assert "### Against the default, seeds and users counted (test MAP)" in text
     assert "95% confidence interval of the mean (t, 2 dof)" in text  # from 3 seeds, not with 2
     assert "Kendall's tau between the ranking on validation at convergence and the ranking on test" in text
+
+
+def test_a_tau_taken_where_runs_hit_the_cap_says_so(tmp_path):
+    study = make_study(tmp_path, n=12, value=default_last)
+    res = run_final(StudyView.of(study), top_k=2, seeds=3, train_fn=FakeTrain(), rule=RULE)
+    assert "runs were still improving" not in final_section(res)
+    key = res.candidates[0].key
+    res.converged[key] = [dataclasses.replace(run, stop_reason="budget") for run in res.converged[key]]
+    assert ("Kendall's tau between the ranking on validation at convergence (taken at the 30-epoch "
+            "cap, where 3 of 9 runs were still improving) and the ranking on test") in final_section(res)
 
 
 def test_without_a_default_trial_the_defaults_are_trained_under_their_own_key(tmp_path):

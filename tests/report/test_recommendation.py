@@ -122,3 +122,21 @@ def test_a_fixed_epoch_final_evaluation_stays_provisional_and_says_what_test_fou
                                         "(test MAP ")
     res.seeds, res.tested = [0, 1], {k: v[:2] for k, v in res.tested.items()}
     assert recommend(view, res, noise_floor(view)).notes[-1].startswith("Provisional: the final")
+
+
+def test_runs_the_cap_ended_while_improving_are_named_beside_the_verdict() -> None:
+    res = results([0.30, 0.31, 0.305], [0.24, 0.25, 0.245], 0.16, 0.13)
+    assert not any(note.startswith("Not converged") for note in recommend(None, res, None).notes)
+    res.converged["trial_0000"] = [Converged(499 + s % 2, v, 500, "budget")
+                                   for s, v in enumerate([0.24, 0.25, 0.245])]
+    rec = recommend(None, res, None)
+    assert rec.label == "trial 5"  # the verdict itself does not change
+    assert rec.notes[-1] == (
+        "Not converged: 3 of 6 runs to convergence ended at the 500-epoch cap still improving "
+        "(trial 0 (default)), so \"at convergence\" here means at that cap: their values are lower "
+        "bounds, and a configuration that learns more slowly may gain more beyond it "
+        "(`--final-max-epochs` raises the cap).")
+    res.converged["trial_0005"] = [Converged(500, v, 500, "budget") for v in (0.30, 0.31, 0.305)]
+    assert recommend(None, res, None).notes[-1].startswith(
+        "Not converged: every run to convergence ended at the 500-epoch cap still improving "
+        "(trial 5, trial 0 (default))")
