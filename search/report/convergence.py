@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from caser.stopping import BUDGET
 from search.report import fmt
 from search.report.final import Candidate, FinalResults
 from search.report.view import short_metric
@@ -43,7 +44,13 @@ def converged_mean(res: FinalResults, cand: Candidate) -> float:
 def capped_runs(res: FinalResults) -> tuple[int, int]:
     """How many runs to convergence the cap ended while still improving, of how many."""
     runs = [run for c in res.candidates for run in res.converged.get(c.key, [])]
-    return sum(run.stop_reason == "budget" for run in runs), len(runs)
+    return sum(run.stop_reason == BUDGET for run in runs), len(runs)
+
+
+def capped_labels(res: FinalResults) -> list[str]:
+    """The configurations, in the candidates' order, with a run the cap ended."""
+    return [c.label for c in res.candidates
+            if any(run.stop_reason == BUDGET for run in res.converged.get(c.key, []))]
 
 
 def cap_caveat(res: FinalResults) -> str:
@@ -53,11 +60,9 @@ def cap_caveat(res: FinalResults) -> str:
     n, total = capped_runs(res)
     if res.rule is None or not n:
         return ""
-    capped = [c.label for c in res.candidates
-              if any(run.stop_reason == "budget" for run in res.converged.get(c.key, []))]
     which = "every run" if n == total else f"{n} of {total} runs"
     return (f"Not converged: {which} to convergence ended at the "
-            f"{res.rule.max_epochs}-epoch cap still improving ({', '.join(capped)}), "
+            f"{res.rule.max_epochs}-epoch cap still improving ({', '.join(capped_labels(res))}), "
             "so \"at convergence\" here means at that cap: their values are lower bounds, and a "
             "configuration that learns more slowly may gain more beyond it "
             "(`--final-max-epochs` raises the cap).")
@@ -164,8 +169,7 @@ def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) 
             "of the others changes: the study's budget measures speed of learning as much as "
             "quality." + _swaps_caveat(res)
         )
-    unfinished = sorted({c.label for c in res.candidates
-                         for run in res.converged.get(c.key, []) if run.stop_reason == "budget"})
+    unfinished = sorted(capped_labels(res))
     if unfinished:
         out.append(
             f"Still improving at {fmt.count(res.rule.max_epochs, 'epoch')} (the stopping rule "
