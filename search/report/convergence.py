@@ -61,11 +61,66 @@ def cap_caveat(res: FinalResults) -> str:
     if res.rule is None or not n:
         return ""
     which = "every run" if n == total else f"{n} of {total} runs"
+    beyond = overtaking(res)
     return (f"Not converged: {which} to convergence ended at the "
             f"{res.rule.max_epochs}-epoch cap still improving ({', '.join(capped_labels(res))}), "
             "so \"at convergence\" here means at that cap: their values are lower bounds, and a "
             "configuration that learns more slowly may gain more beyond it "
-            "(`--final-max-epochs` raises the cap).")
+            "(`--final-max-epochs` raises the cap)." + (f" {beyond}" if beyond else ""))
+
+
+def recent_rate(res: FinalResults, cand: Candidate) -> float | None:
+    """What the metric still gained an epoch (in the better direction, the mean over seeds) at
+    the end of the runs to convergence: over the last epochs of a run the cap ended, 0 for one
+    its stopping rule ended. None when a capped run did not record it (an older report)."""
+    runs = res.converged.get(cand.key, [])
+    if not runs:
+        return None
+    sign, rates = (1.0 if res.maximize else -1.0), []
+    for run in runs:
+        if run.stop_reason != BUDGET:
+            rates.append(0.0)
+        elif run.window is None:
+            return None
+        else:
+            rates.append(sign * (run.value - run.value_before) / run.window)
+    return statistics.fmean(rates)
+
+
+def overtaking(res: FinalResults) -> str:
+    """Whether, at the rates their runs still gained at the cap, another configuration would
+    draw level with the best converged one, and how many epochs beyond the cap at the earliest;
+    empty when no run was capped or a capped run did not record its gain. Gains shrink as
+    training goes on, so a straight line gives the earliest epoch, not a forecast."""
+    windows = {run.window for c in res.candidates for run in res.converged.get(c.key, [])
+               if run.stop_reason == BUDGET}
+    known = [c for c in res.candidates if not math.isnan(converged_mean(res, c))]
+    if len(windows) != 1 or None in windows or not known:
+        return ""
+    window, sign = windows.pop(), (1.0 if res.maximize else -1.0)
+    leader = max(known, key=lambda c: sign * converged_mean(res, c))
+    rates = {c.key: recent_rate(res, c) for c in known}
+    if rates[leader.key] is None:
+        return ""
+    lead_rate, metric = rates[leader.key], short_metric(res.metric)
+    level = []  # (epochs beyond the cap, candidate): those gaining faster than the leader
+    for cand in known:
+        rate = rates[cand.key]
+        if cand is not leader and rate is not None and rate > lead_rate:
+            gap = sign * (converged_mean(res, leader) - converged_mean(res, cand))
+            level.append((gap / (rate - lead_rate), cand))
+    if any(run.stop_reason == BUDGET for run in res.converged[leader.key]):
+        said = (f"Beyond the cap: {leader.label} gained {lead_rate * window:+.4f} {metric} in "
+                f"the last {fmt.count(window, 'epoch')} of its runs")
+    else:
+        said = f"Beyond the cap: {leader.label} had stopped improving (its stopping rule ended it)"
+    if not level:
+        return f"{said}, and no configuration was gaining faster: at those rates none would overtake it."
+    epochs, cand = min(level, key=lambda x: x[0])
+    others = f" ({fmt.count(len(level) - 1, 'other')} later)" if len(level) > 1 else ""
+    return (f"{said}, {cand.label} {rates[cand.key] * window:+.4f}: at those rates {cand.label} "
+            f"would draw level with it about {math.ceil(epochs)} epochs beyond the cap{others}. "
+            "Gains shrink as training goes on, so that is the earliest, not a forecast.")
 
 
 def rank_agreement(res: FinalResults) -> RankAgreement:
@@ -171,11 +226,12 @@ def _sentences(res: FinalResults, agree: RankAgreement, conv: dict[str, float]) 
         )
     unfinished = sorted(capped_labels(res))
     if unfinished:
+        beyond = overtaking(res)
         out.append(
             f"Still improving at {fmt.count(res.rule.max_epochs, 'epoch')} (the stopping rule "
             "never fired): "
             f"{', '.join(unfinished)}. Their converged value is a lower bound; raise "
-            "`--final-max-epochs`."
+            "`--final-max-epochs`." + (f" {beyond}" if beyond else "")
         )
     out += _min_delta_sentence(res, conv)
     out += _gain_sentence(res, agree, conv)

@@ -24,6 +24,10 @@ import numpy as np
 from caser.config import DataConfig, ModelConfig, TrainConfig
 
 AP_DIGITS = 6  # per-user AP as cached: differences below 1e-6 mean nothing
+# A convergence run also records its best value this share of its cap before it ended: how
+# fast it was still gaining there says whether another configuration could overtake it beyond
+# the cap (`search.report.convergence.overtaking`).
+RECENT_SHARE = 0.2
 POLL_S = 0.2  # how often the parent looks at its workers
 
 
@@ -35,6 +39,10 @@ class Converged:
     value: float  # the metric there
     epochs_run: int
     stop_reason: str  # caser.stopping: patience or budget
+    # The best value up to `window` epochs before the run ended; None when the run was shorter
+    # than that, or cached by a report that did not record it.
+    value_before: float | None = None
+    window: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,12 @@ def run_job(train_fn: Callable[..., Any], job: Job) -> Converged | Tested:
             raise ValueError(f"no {job.metric} was logged while converging")
         sign = 1.0 if job.maximize else -1.0
         best = max(rows, key=lambda r: (sign * r[job.metric], -r["epoch"]))
-        return Converged(int(best["epoch"]), float(best[job.metric]), len(fit.history), str(fit.stop_reason))
+        window = max(1, round(RECENT_SHARE * job.train_config.epochs))
+        earlier = [r for r in rows if r["epoch"] <= len(fit.history) - window]
+        before = (float(max(earlier, key=lambda r: sign * r[job.metric])[job.metric])
+                  if earlier else None)
+        return Converged(int(best["epoch"]), float(best[job.metric]), len(fit.history),
+                         str(fit.stop_reason), before, window if earlier else None)
     fit = train_fn(job.model_config, job.train_config, job.data_config, protocol="test", stopping=None)
     users = tuple(int(u) for u in np.asarray(fit.eval_users).tolist())
     ap = tuple(round(float(a), AP_DIGITS) for a in np.asarray(fit.user_ap).tolist())
@@ -83,17 +96,27 @@ def run_job(train_fn: Callable[..., Any], job: Job) -> Converged | Tested:
 def record_of(result: Converged | Tested) -> dict[str, Any]:
     """What the study caches of a run."""
     if isinstance(result, Converged):
-        return {"epoch": result.epoch, "value": result.value, "epochs_run": result.epochs_run,
-                "stop_reason": result.stop_reason}
+        record = {"epoch": result.epoch, "value": result.value, "epochs_run": result.epochs_run,
+                  "stop_reason": result.stop_reason}
+        if result.value_before is not None:
+            record |= {"value_before": result.value_before, "window": result.window}
+        return record
     return {"metrics": result.metrics, "users": list(result.users), "user_ap": list(result.user_ap)}
 
 
 def converged_from(entry: Any) -> Converged:
-    """A cached convergence run; KeyError, TypeError or ValueError when it is not one."""
+    """A cached convergence run; KeyError, TypeError or ValueError when it is not one. Its
+    value before the end may be missing (an older report), not half there."""
     epoch, epochs_run = _whole(entry["epoch"]), _whole(entry["epochs_run"])
     if not 1 <= epoch <= epochs_run:
         raise ValueError(f"epoch {epoch} of {epochs_run} run")
-    return Converged(epoch, _number(entry["value"]), epochs_run, str(entry["stop_reason"]))
+    before = window = None
+    if "value_before" in entry or "window" in entry:
+        before, window = _number(entry["value_before"]), _whole(entry["window"])
+        if not 1 <= window < epochs_run:
+            raise ValueError(f"a window of {window} epochs in a run of {epochs_run}")
+    return Converged(epoch, _number(entry["value"]), epochs_run, str(entry["stop_reason"]),
+                     before, window)
 
 
 def tested_from(entry: Any, epochs: int, metrics_needed: tuple[str, ...]) -> Tested:

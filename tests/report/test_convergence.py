@@ -4,8 +4,11 @@ warning when the ranking at the budget does not survive convergence, and a repro
 that uses the converged epoch count."""
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 
+import optuna
 import pytest
 from optuna.trial import create_trial
 from scipy import stats as sps
@@ -116,3 +119,53 @@ def test_a_min_delta_large_for_the_metric_is_warned_about(tmp_path):
     assert "0.002, is more than 2% of their converged MAP" in line
     quiet = run_final(view, top_k=3, seeds=1, train_fn=fake, rule=RULE, refresh=True)  # min_delta 0
     assert "may have cut these short" not in final_section(quiet)
+
+
+def test_a_capped_slow_learner_is_said_to_draw_level_no_earlier_than_its_rate_allows(tmp_path):
+    # The default (speed 50) still rises at the 40-epoch cap; the others peak near epoch 6 and
+    # their stopping rule ends them. In its last 8 epochs (a fifth of the cap) the default
+    # gains value(40) - value(32); trial 1 leads by the gap and no longer gains.
+    plateaus = {1e-2: 0.40, 5e-3: 0.36, 2e-3: 0.32, 1e-3: 0.33}
+    view, _ = study_of(tmp_path, plateaus)
+    fake = FakeTrain(curve=lambda lr: (plateaus[lr], 2.0 if lr > 1e-3 else 50.0))
+    res = run_final(view, top_k=3, seeds=2, train_fn=fake, rule=RULE)
+    assert [r.stop_reason for r in res.converged["trial_0000"]] == ["budget", "budget"]
+    assert {r.stop_reason for r in res.converged["trial_0001"]} == {"patience"}
+    gain = fake.value(1e-3, 0, 40) - fake.value(1e-3, 0, 32)  # the same for either seed
+    gap = (max(fake.value(1e-2, s, e) for s in (0, 1) for e in range(1, 10)) - 0.0005
+           - (fake.value(1e-3, 0, 40) + 0.0005))
+    expected = math.ceil(gap / (gain / 8))
+    assert 40 < expected < 100  # the arithmetic the test relies on, by hand: 0.15 / 0.0029
+    sentence = (f"Beyond the cap: trial 1 had stopped improving (its stopping rule ended it), "
+                f"trial 0 (default) {gain:+.4f}: at those rates trial 0 (default) would draw level "
+                f"with it about {expected} epochs beyond the cap.")
+    text = re.sub(r" +", " ", final_section(res))
+    assert sentence in text
+    assert sentence in render(view, top_k=3, final=res)  # beside the recommendation too
+    # Cached with the runs: a second report trains nothing and says the same.
+    again = FakeTrain(curve=fake.curve)
+    study = optuna.load_study(study_name=view.study.study_name, storage=view.study._storage)
+    cached = run_final(StudyView.of(study), top_k=3, seeds=2, train_fn=again, rule=RULE)
+    assert again.calls == [] and sentence in re.sub(r" +", " ", final_section(cached))
+
+
+def test_a_capped_leader_gaining_fastest_is_said_to_stay_ahead(tmp_path):
+    plateaus = {1e-2: 0.40, 5e-3: 0.36, 2e-3: 0.32, 1e-3: 0.30}
+    view, _ = study_of(tmp_path, plateaus)
+    fake = FakeTrain(curve=lambda lr: (plateaus[lr], 50.0))  # every run rising at the cap
+    res = run_final(view, top_k=3, seeds=1, train_fn=fake, rule=RULE)
+    gain = fake.value(1e-2, 0, 40) - fake.value(1e-2, 0, 32)
+    assert (f"Beyond the cap: trial 1 gained {gain:+.4f} MAP in the last 8 epochs of its runs, and "
+            "no configuration was gaining faster: at those rates none would overtake it."
+            in re.sub(r" +", " ", final_section(res)))
+
+
+def test_runs_cached_without_their_gain_say_nothing_of_beyond_the_cap(tmp_path):
+    plateaus = {1e-2: 0.40, 5e-3: 0.36, 2e-3: 0.32, 1e-3: 0.30}
+    view, _ = study_of(tmp_path, plateaus)
+    fake = FakeTrain(curve=lambda lr: (plateaus[lr], 50.0))
+    res = run_final(view, top_k=3, seeds=1, train_fn=fake, rule=RULE)
+    res.converged = {k: [dataclasses.replace(r, value_before=None, window=None) for r in runs]
+                     for k, runs in res.converged.items()}  # as an older report cached them
+    text = final_section(res)
+    assert "Still improving at 40 epochs" in text and "Beyond the cap" not in text
